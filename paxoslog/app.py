@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -10,7 +11,7 @@ from typing import Any, TextIO
 
 from . import reports
 from .decide import Command, decide
-from .errors import ConcurrencyError, LogError, PaxosError
+from .errors import ConcurrencyError, PaxosError
 from .events import apply
 from .home import Home, head_state, read_head_ref, write_cache, write_etc
 from .model import Topology
@@ -100,17 +101,21 @@ def append(session: Session, command: Command, message: str,
     log = session.log
     who = author()
     facts = None
-    for _ in range(MAX_ATTEMPTS):
-        parent, rev, topology = head_state(session.home)
-        if facts is None:
-            facts = gather(session.home, facts_topology or topology, command)
-        events = decide(topology, command, facts)
-        if not events:
-            return None
-        (event,) = events
-        after = apply(topology, event)
-        files = render(after)
-        sha = log.append(parent, event, rev + 1, files, message, who)
+    for attempt in range(MAX_ATTEMPTS):
+        # Optimistic first; a writer that lost the race retries holding the writer lock, so
+        # every other writer waits at its ref update and this retry cannot lose again.
+        pessimistic = attempt > 0 and log.exists()
+        with log.writer_lock() if pessimistic else contextlib.nullcontext():
+            parent, rev, topology = head_state(session.home)
+            if facts is None:
+                facts = gather(session.home, facts_topology or topology, command)
+            events = decide(topology, command, facts)
+            if not events:
+                return None
+            (event,) = events
+            after = apply(topology, event)
+            files = render(after)
+            sha = log.append(parent, event, rev + 1, files, message, who, lock_held=pessimistic)
         if sha is not None:
             publish(session, sha, rev + 1, after, files)
             return sha, rev + 1
@@ -147,10 +152,6 @@ def _topology(session: Session, ns: Any) -> Topology:
     from .history import topology_at
     from .revisions import resolve
 
-    if not session.log.exists():
-        if at in ("0", "HEAD"):
-            return Topology()
-        raise LogError(f"unknown revision: {at}")
     return topology_at(session.log, resolve(session.log, at))
 
 

@@ -6,6 +6,7 @@ HEAD is a snapshot: readers never replay. Appends are compare-and-swap on refs/h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -139,16 +140,26 @@ class EventLog:
             sha = commit.parents[0] if commit.parents else None
 
     # writing -------------------------------------------------------------------------------
+    def writer_lock(self):
+        """Held by every ref update; a writer that lost a race holds it for its whole retry."""
+        return fsutil.locked(os.path.join(self.path, "paxoslog.reflock"))
+
     def append(self, parent: bytes | None, event: Event, rev: int, files: dict[str, bytes],
-               message: str, author: str) -> bytes | None:
+               message: str, author: str, *, lock_held: bool = False) -> bytes | None:
         """Write a commit on `parent`; move the branch only if it still points at `parent`.
 
         Returns the new commit id, or None when another writer moved the branch first.
         """
+        tree = {EVENT_PATH: encode(event, rev), **files}
+        sha = self.write_commit(parent, tree, message, author)
+        return sha if self.move_branch(parent, sha, lock_held=lock_held) else None
+
+    def write_commit(self, parent: bytes | None, tree_files: dict[str, bytes], message: str,
+                     author: str) -> bytes:
+        """Store a commit of exactly `tree_files` (durably, when fsync is on); no ref moves."""
         self.create()
-        store = self.repo.object_store
         objects: list = []
-        tree = _build_tree({EVENT_PATH: encode(event, rev), **files}, objects)
+        tree = _build_tree(tree_files, objects)
         commit = Commit()
         commit.tree = tree.id
         commit.parents = [parent] if parent is not None else []
@@ -160,23 +171,26 @@ class EventLog:
         commit.encoding = b"UTF-8"
         commit.message = message.encode() + b"\n"
         objects.append(commit)
-        durable = fsutil.fsync_enabled()
         for obj in objects:
-            _write_loose(store.path, obj)
-        if durable:
+            _write_loose(self.repo.object_store.path, obj)
+        if fsutil.fsync_enabled():
             fsutil.syncfs(self.path)  # every object is on disk before any ref names it
-        with fsutil.locked(os.path.join(self.path, "paxoslog.reflock")):
+        return commit.id
+
+    def move_branch(self, parent: bytes | None, new: bytes, *, lock_held: bool = False) -> bool:
+        """Compare-and-swap of refs/heads/main from `parent` to `new`."""
+        with contextlib.nullcontext() if lock_held else self.writer_lock():
             # Under our flock any dulwich ref lock left behind is a kill -9 leftover.
             stale = os.path.join(self.path, "refs", "heads", "main.lock")
             if os.path.exists(stale):
                 os.unlink(stale)
             if parent is None:
-                ok = self.repo.refs.add_if_new(BRANCH, commit.id)
+                ok = self.repo.refs.add_if_new(BRANCH, new)
             else:
-                ok = self.repo.refs.set_if_equals(BRANCH, parent, commit.id)
-            if ok and durable:
+                ok = self.repo.refs.set_if_equals(BRANCH, parent, new)
+            if ok and fsutil.fsync_enabled():
                 fsutil.fsync_dir(os.path.join(self.path, "refs", "heads"))
-        return commit.id if ok else None
+        return ok
 
 
 def _build_tree(files: dict[str, bytes], objects: list) -> Tree:

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import history, reports
 from .app import Session, append
-from .errors import PaxosError, Refused
+from .errors import Refused
 from .home import head_state
 from .render import render
 from .revisions import resolve
@@ -27,14 +27,8 @@ def log(session: Session, ns: Any, message: str) -> int:
 
 def diff(session: Session, ns: Any, message: str) -> int:
     log_ = session.log
-    if not log_.exists():
-        old = new = {}
-        for rev in (ns.rev1, ns.rev2):
-            if rev not in ("0", "HEAD"):
-                raise PaxosError(f"unknown revision: {rev}")
-    else:
-        old = history.rendered_at(log_, resolve(log_, ns.rev1))
-        new = history.rendered_at(log_, resolve(log_, ns.rev2))
+    old = history.rendered_at(log_, resolve(log_, ns.rev1))
+    new = history.rendered_at(log_, resolve(log_, ns.rev2))
     entries = history.diff_entries(old, new)
     if session.as_json:
         _docs(session, entries)
@@ -59,8 +53,6 @@ def undo(session: Session, ns: Any, message: str) -> int:
 
 
 def revert(session: Session, ns: Any, message: str) -> int:
-    if not session.log.exists():
-        raise PaxosError(f"unknown revision: {ns.rev}")
     target = resolve(session.log, ns.rev)
     restored = history.topology_at(session.log, target)
     result = append(session, history.restore_command(
