@@ -36,15 +36,15 @@ def _keys(topology: Topology, source: str) -> list[str]:
 
 def candidates(parser: argparse.ArgumentParser, words: list[str], topology: Topology) -> list[str]:
     """What may come next after the complete `words` of a command line."""
-    node, obj = parser, ""
-    rest = list(words)
-    while rest and _children(node):
-        child = _children(node).get(rest[0])
+    node, obj, i = parser, "", 0
+    while i < len(words) and _children(node):
+        child = _children(node).get(words[i])
         if child is None:
             return []
-        node, obj = child, rest.pop(0) if node is not parser else ""
-        if node is not parser and obj == "" and _children(node):
-            continue
+        if node is not parser:
+            obj = words[i]
+        node, i = child, i + 1
+    rest = words[i:]
     children = _children(node)
     if children:
         return sorted(children)

@@ -6,11 +6,11 @@ files doubles as a snapshot of the topology: reading HEAD never needs a replay.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .errors import LogError
 from .model import Cell, Topology, from_plain
+from .yamlfmt import dq
 
 CONF_PATH = "etc/paxos_memcache.conf"
 CELL_DIR = "etc/cell"
@@ -45,7 +45,7 @@ def _v(value: Any) -> str:
         return "false"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    return dq(value)
 
 
 def _list(values: tuple | list) -> str:

@@ -30,9 +30,14 @@ _IMPLICIT = re.compile(
 _PLAIN_CHARS = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./+-]*\Z")
 
 
+_NON_PRINTABLE = re.compile("[^\\x09\\x0a\\x0d\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff]")
+
+
 def dq(text: str) -> str:
-    """Double-quoted, JSON-compatible escaping (a JSON string is a valid YAML one)."""
-    return json.dumps(text, ensure_ascii=False)
+    """Double-quoted with JSON escaping (a JSON string is a valid YAML one), plus escapes for
+    the characters YAML refuses or folds when read raw (DEL, C1 controls, NEL, U+2028...)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NON_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def sq(text: str) -> str:
