@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_USER = "paxos"
@@ -102,7 +102,12 @@ class Topology:
         return table
 
     def with_(self, **changes: Any) -> Topology:
-        return replace(self, _index=None, **changes)
+        # Direct construction: dataclasses.replace is measurably slow in a 100,000-event replay.
+        return Topology(
+            changes.get("hosts", self.hosts), changes.get("cells", self.cells),
+            changes.get("memcaches", self.memcaches),
+            changes.get("next_memcache_id", self.next_memcache_id),
+        )
 
 
 EMPTY = Topology()
