@@ -182,3 +182,11 @@ def run_concurrently(template: Path, dest: Path, commands: list[list[str]],
 @pytest.fixture
 def refused():
     return refuse
+
+
+def ok_many(px: Paxos, *commands: list[str], workers: int = 4) -> list[str]:
+    """stdout of several read-only commands run in parallel; each must exit 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda args: px.ok(*args), commands))
