@@ -126,12 +126,14 @@ class EventLog:
         """A fast reader for whole-history scans; cheap to make, reflects the store as of now."""
         return ObjectReader(self.repo.object_store.path, self.repo.object_store)
 
-    def chain(self, head: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    def chain(self, head: bytes | None = None,
+              reader: ObjectReader | None = None) -> list[tuple[bytes, bytes]]:
         """(commit id, tree id) from the first commit to `head` (default HEAD)."""
         sha = self.head() if head is None else head
         if sha is None:
             return []
-        reader, out = self.reader(), []
+        own = reader is None
+        reader, out = reader or self.reader(), []
         try:
             while sha is not None:
                 kind, raw = reader.get(sha)
@@ -145,7 +147,8 @@ class EventLog:
         except Exception as exc:
             raise LogError(f"commit {sha.decode()[:12]} is unreadable ({exc})") from None
         finally:
-            reader.close()
+            if own:
+                reader.close()
         out.reverse()
         return out
 

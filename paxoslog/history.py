@@ -121,9 +121,13 @@ def verify(log: EventLog) -> Verification:
     topology = EMPTY
     if not log.exists():
         return result
-    chain = log.chain()
     reader = log.reader()
     try:
+        try:
+            chain = log.chain(reader=reader)
+        except LogError as exc:  # a broken link in the history itself
+            result.problems.append(exc.message)
+            return result
         for number, (sha, tree_id) in enumerate(chain, 1):
             result.head, result.commit = number, sha.decode()
             where = f"rev {number} (commit {sha.decode()[:12]})"

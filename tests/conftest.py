@@ -121,7 +121,7 @@ class Outcome:
     """One command run with the log head and `$PAXOS_HOME/etc` observed around it."""
 
     def __init__(self, px: Paxos, *args: str) -> None:
-        self.args = args
+        self.args, self.home = args, px.home
         self.head, self.etc = git_head(px.home), etc_snapshot(px.home)
         self.proc = px(*args)
         self.head_after, self.etc_after = git_head(px.home), etc_snapshot(px.home)
