@@ -18,6 +18,14 @@ if TYPE_CHECKING:  # the pure core is imported only by commands that change some
     from .model import Topology
 
 MAX_ATTEMPTS = 10
+
+
+def log_event(level: str, msg: str, *args: Any) -> None:
+    """Log through `logging` only when -v/--debug configured it: importing logging on every
+    one-shot command would cost start-up time for lines nobody reads."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        getattr(logging.getLogger("paxoslog"), level)(msg, *args, stacklevel=2)
 _INFRA_KEYS = {"verb", "object", "command", "output", "version", "verbose", "debug",
                "trust_new_hosts", "at"}
 
@@ -120,7 +128,14 @@ def append(session: Session, command: Command, message: str,
             (event,) = events
             after = apply(topology, event)
             files = render(after)
-            sha = log.append(parent, event, rev + 1, files, message, who, lock_held=pessimistic)
+            sha = log.append(parent, event, rev + 1, files, message, who,
+                             lock_held=pessimistic)
+        if sha is None:
+            log_event("debug", "head moved while appending %s; re-validating (attempt %d)",
+                      event.type, attempt + 1)
+            continue
+        log_event("info", "appended rev %d (%s) %s: %s", rev + 1, sha.decode()[:12], event.type,
+                  message)
         if sha is not None:
             publish(session, sha, rev + 1, after, files)
             return sha, rev + 1

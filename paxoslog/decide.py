@@ -61,6 +61,7 @@ def _register_host(t: Topology, o: Mapping, f: Facts) -> list[Event]:
         raise Refused("host already exists")
     rules.check_host(name)
     rules.check_port(o.get("port"))
+    rules.check_user(o.get("user"))
     ssh_config = bool(o.get("use_ssh_config"))
     user = o.get("user")
     if user is None and not ssh_config:
@@ -85,6 +86,7 @@ def _modify_host(t: Topology, o: Mapping, f: Facts) -> list[Event]:
     if host is None:
         raise NotFound(o["hostname"])
     rules.check_port(o.get("port"))
+    rules.check_user(o.get("user"))
     new: dict[str, Any] = {}
     if o.get("use_ssh_config"):
         new["use_ssh_config"] = True

@@ -18,6 +18,16 @@ def _int(text: str) -> int:
 _int.__name__ = "int"  # argparse names the type in its message: "invalid int value: 'x'"
 
 
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"should be 0 or more: {text!r}")
+    return value
+
+
+_count.__name__ = "int"
+
+
 class Parser(argparse.ArgumentParser):
     """Raises instead of exiting, so the shell survives a usage error."""
 
@@ -183,7 +193,7 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
 
     p = verbs.add_parser("log", help="audit trail, newest first", description="audit trail")
     p.set_defaults(command="log")
-    p.add_argument("-n", "--max-count", dest="max_count", type=_int, help="at most N commits")
+    p.add_argument("-n", "--max-count", dest="max_count", type=_count, help="at most N commits")
     p.add_argument("--reverse", action="store_true", help="oldest first")
     p = verbs.add_parser("diff", help="diff of the rendered files between two revisions")
     p.set_defaults(command="diff")

@@ -9,6 +9,7 @@ from .errors import Refused
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _CELL = re.compile(r"[A-Za-z0-9_]+\Z", re.ASCII)
 _BAD_HOST = re.compile(r"[\s@:/]")
+_BAD_USER = re.compile(r"[\s@:/]")
 
 
 def parse_int(text: str) -> int | None:
@@ -48,6 +49,12 @@ def parse_groups(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(dict.fromkeys(g for g in text.split(":") if g))
+
+
+def check_user(user: str | None) -> None:
+    """Not in the original: an empty or spaced login name can only fail later, over SSH."""
+    if user is not None and (not user or _BAD_USER.search(user)):
+        raise Refused("illegal user name")
 
 
 def check_cell_name(name: str) -> None:

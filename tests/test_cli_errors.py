@@ -102,6 +102,10 @@ REFUSED = [
      "address is already used by css css0"),
     (["register", "css", "-n", "css1", *cell(t2="192.168.1.102:24111")],
      "address is already used by css css0"),
+    (["register", "css", "-n", "css1", *cell(u1="192.168.1.101:024111")],
+     "address is already used by css css0"),
+    (["register", "css", "-n", "css1", *cell(t1="192.168.1.101:+24111")],
+     "address is already used by css css0"),
     # unregister css
     (["unregister", "css", "-n", "css9"], "not found: css9"),
     (["unregister", "css", "--name", "css0"], "this css is in use."),

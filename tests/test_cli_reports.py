@@ -240,7 +240,21 @@ def test_pair_rows_store_values_exactly(seeded_copy):
 
 TRICKY = ["yes", "null", "~", "123", "0x1f", "#x", "*a", "&a", "!x", "[x", "{x", "'x", '"x',
           "@x", "%x", "`x", "|", ">", "-", "?", "a,b", "x #y", "True", "1.5", "2024-01-01",
-          "=", "<<", "a]b", ".inf", "-1", "off", "plain"]
+          "=", "<<", "a]b", ".inf", "-1", "off", "plain",
+          # control characters, odd whitespace and other YAML-significant forms
+          "a\nb", "a\tb", "\x01", "\x7f", "\u2028", "\ufeff", "\x85", "\x1b[31m", "\r",
+          " lead", "trail ", "- x", "0o17", "!!str", "%TAG", "...", "---", "y", "NULL", "-.inf",
+          ".NaN", "\U0001F600", "\\"]
+
+
+def _contains(tree, value) -> bool:
+    if tree == value:
+        return True
+    if isinstance(tree, dict):
+        return any(_contains(v, value) for v in tree.values())
+    if isinstance(tree, list):
+        return any(_contains(v, value) for v in tree)
+    return False
 
 
 def test_tricky_strings_load_back_as_strings(paxos):
@@ -251,6 +265,14 @@ def test_tricky_strings_load_back_as_strings(paxos):
     assert json.loads(paxos.ok("--json", "show", "host")) == [doc]
     assert out.splitlines()[2] == 'user: "a\\"b\\\\c"'
     assert "plain" in out.split("group: ")[1] and '"plain"' not in out
+    # the rendered configuration file holds the same strings (§5.3: loads with safe_load)
+    conf = yaml.safe_load((paxos.home / "etc" / "paxos_memcache.conf").read_text(encoding="utf-8"))
+    assert _contains(conf, TRICKY)
+    assert _contains(conf, 'a"b\\c')
+    paxos.ok("register", "host", "-g", "line\nbreak", "h2")
+    assert docs(paxos.ok("show", "host", "h2")) == [
+        {"hostname": "h2", "user": "paxos", "group": ["line\nbreak"]}]
+    assert docs(paxos.ok("verify"))[0]["status"] == "ok"
     paxos.ok("register", "css", "-n", "c", *[f"127.0.0.{n}:1" for n in (1, 1, 2, 2, 3, 3)])
     for ns in ("yes", "#x", "123", "a,b"):
         paxos.ok("register", "memcache", "-c", "c", "-N", ns)

@@ -34,9 +34,10 @@ class Term:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in px.env.items()
                        if k.startswith(("PAXOS_", "LANG", "LC_")) or k in ("HOME", "PATH"))
         cmd = (f"env {env} TERM=screen {shlex.quote(PAXOS)} {shlex.join(args)}; "
-               f"echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 600")
+               f"echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 120")
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "160", "-y", "400",
                   "sh", "-c", cmd)
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
 
     def tmux(self, *args: str) -> str:
         proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
@@ -120,6 +121,8 @@ class Term:
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=30)
+        if self.socket_path:
+            Path(self.socket_path).unlink(missing_ok=True)
 
 
 @pytest.fixture
