@@ -39,6 +39,8 @@ class Session:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     output: str = "yaml"
     _log: Any = None
+    _head: Any = None
+    _author: str | None = None
 
     @property
     def log(self):
@@ -47,6 +49,23 @@ class Session:
 
             self._log = EventLog(self.home.repo)
         return self._log
+
+    def head(self) -> tuple[bytes | None, int, Topology]:
+        """(HEAD, its rev, its topology); a shell keeps the same topology object while HEAD
+        does not move, so rendering reuses what it rendered for it before."""
+        sha = read_head_ref(self.home)
+        if self._head is None or self._head[0] != sha:
+            self._head = head_state(self.home)
+        return self._head
+
+    @property
+    def author(self) -> str:
+        if self._author is None:
+            self._author = author()
+        return self._author
+
+    def remember(self, sha: bytes, rev: int, topology: Topology) -> None:
+        self._head = (sha, rev, topology)
 
     @property
     def as_json(self) -> bool:
@@ -112,14 +131,14 @@ def append(session: Session, command: Command, message: str,
     from .render import render
 
     log = session.log
-    who = author()
+    who = session.author
     facts = None
     for attempt in range(MAX_ATTEMPTS):
         # Optimistic first; a writer that lost the race retries holding the writer lock, so
         # every other writer waits at its ref update and this retry cannot lose again.
         pessimistic = attempt > 0 and log.exists()
         with log.writer_lock() if pessimistic else contextlib.nullcontext():
-            parent, rev, topology = head_state(session.home)
+            parent, rev, topology = session.head()
             if facts is None:
                 facts = gather(session.home, facts_topology or topology, command)
             events = decide(topology, command, facts)
@@ -156,6 +175,7 @@ def publish(session: Session, sha: bytes, rev: int, topology: Topology,
             files = render(topology)
         else:
             write_cache(home, sha, rev, topology)
+            session.remember(sha, rev, topology)
         write_etc(home, files)
 
 
@@ -169,7 +189,7 @@ def _change(session: Session, command: Command, message: str) -> int:
 def _topology(session: Session, ns: Any) -> Topology:
     at = getattr(ns, "at", None)
     if at is None:
-        return head_state(session.home)[2]
+        return session.head()[2]
     from .history import topology_at
     from .revisions import resolve
 

@@ -261,11 +261,15 @@ def _write_loose(objects_dir: str, obj) -> None:
     path = os.path.join(directory, hexsha[2:])
     if os.path.exists(path):
         return
-    os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(tmp, flags, 0o444)
+    except FileNotFoundError:  # first object of this fan-out directory
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(tmp, flags, 0o444)
+    with os.fdopen(fd, "wb") as f:
         f.write(obj.as_legacy_object())
-    os.chmod(tmp, 0o444)
     os.rename(tmp, path)
 
 

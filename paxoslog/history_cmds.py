@@ -7,7 +7,6 @@ from typing import Any
 from . import history, reports
 from .app import Session, append
 from .errors import Refused
-from .home import head_state
 from .render import render
 from .revisions import resolve
 
@@ -17,7 +16,7 @@ def _docs(session: Session, docs: list[dict]) -> None:
 
 
 def log(session: Session, ns: Any, message: str) -> int:
-    _, head_rev, _ = head_state(session.home)
+    _, head_rev, _ = session.head()
     if head_rev and session.log.exists():
         _docs(session, history.log_docs(session.log, head_rev, ns.max_count, ns.reverse))
     elif session.as_json:
@@ -38,7 +37,7 @@ def diff(session: Session, ns: Any, message: str) -> int:
 
 
 def undo(session: Session, ns: Any, message: str) -> int:
-    _, head_rev, _ = head_state(session.home)
+    _, head_rev, _ = session.head()
     target = history.undo_target(session.log, head_rev) if head_rev else None
     if target is None:
         raise Refused("nothing to undo")
@@ -83,7 +82,7 @@ def replay(session: Session, ns: Any, message: str) -> int:
         head = read_head_ref(session.home)
         files = render(result.topology)
         if head is not None and head.decode() != result.commit:
-            files = render(head_state(session.home)[2])  # appended meanwhile: HEAD wins
+            files = render(session.head()[2])  # appended meanwhile: HEAD wins
         doc["rewritten"] = write_etc(session.home, files)
     _docs(session, [doc])
     return 0

@@ -12,7 +12,7 @@ from .app import Session
 from .cli import run_words
 from .completion import candidates
 from .grammar import SIMPLE_VERBS, VERB_OBJECTS, build
-from .home import Home, head_state
+from .home import Home
 
 PROMPT = "(paxos) "
 # Built-ins that run arbitrary code have no place in an operations shell (§2.1).
@@ -83,7 +83,7 @@ class PaxosShell(cmd2.Cmd):
     # completion ------------------------------------------------------------------------------
     def _topology(self):
         try:
-            return head_state(self.session.home)[2]
+            return self.session.head()[2]
         except Exception:  # completion must never break the prompt
             from .model import EMPTY
 
