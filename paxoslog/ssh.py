@@ -1,0 +1,522 @@
+"""SSH connections to registered hosts (§6.1), on paramiko.
+
+Every host is resolved and authenticated on its own: nothing (user, port, ssh-config values,
+passwords) carries over from one host to the next. Host keys are strict: unknown keys are refused
+unless the operator trusts them explicitly, changed keys always. Parallel use of many hosts lives
+in `paxoslog.sshpool`; remote file helpers are methods of `Connection`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+import posixpath
+import shlex
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+from paramiko.sftp import CMD_EXTENDED
+
+from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_COMMAND_TIMEOUT = 20.0
+DEFAULT_MAX_PARALLEL = 16
+DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class SSHError(Exception):
+    """A failure reaching or using one host. `reason` is the text after `<host>: ` in per-host
+    error lists; `str()` is the spec's message (some messages name the host themselves)."""
+
+    show_host = False
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host}: {reason}" if self.show_host else reason)
+
+
+class HostKeyUnknown(SSHError):
+    show_host = True
+
+
+class HostKeyChanged(SSHError):
+    show_host = True
+
+
+class AuthenticationFailed(SSHError):
+    pass
+
+
+class SSHTimeout(SSHError):
+    pass
+
+
+class ConnectFailed(SSHError):
+    """Refused, unreachable, protocol failure or a connection lost midway."""
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A host as registered: `user` and `port` None mean "not set" (§6.1 fills them in)."""
+
+    hostname: str
+    user: str | None = None
+    port: int | None = None
+    use_ssh_config: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A HostSpec resolved: what is actually dialled. `host` is the registered name, used in
+    messages; `address` may differ with ssh-config `HostName`."""
+
+    host: str
+    address: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...] = ()
+
+
+def _default_known_hosts() -> Path:
+    # PAXOS_KNOWN_HOSTS lets tests and the local simulated cluster keep ~/.ssh untouched.
+    env = os.environ.get("PAXOS_KNOWN_HOSTS")
+    return Path(env) if env else Path.home() / ".ssh" / "known_hosts"
+
+
+def _default_identities() -> tuple[str, ...]:
+    env = os.environ.get("PAXOS_SSH_IDENTITY")
+    if env:
+        return tuple(p for p in env.split(os.pathsep) if p)
+    return tuple(str(Path.home() / ".ssh" / n) for n in DEFAULT_IDENTITIES)
+
+
+def tty_password(prompt: str) -> str | None:
+    """Ask on the terminal without echo; None when there is no terminal to ask on."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, OSError):
+        return None
+
+
+@dataclass
+class SSHOptions:
+    known_hosts: Path = field(default_factory=_default_known_hosts)
+    ssh_config: Path = field(default_factory=lambda: Path.home() / ".ssh" / "config")
+    identity_files: tuple[str, ...] = field(default_factory=_default_identities)
+    use_agent: bool = True
+    trust_new_hosts: bool = False
+    # Asked (serialized) with the spec's prompt for an unknown key; True trusts and records it.
+    confirm_new_host: Callable[[str], bool] | None = None
+    ask_password: Callable[[str], str | None] | None = tty_password
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+
+
+def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
+    """§6.1: the host's own settings, then (only with use_ssh_config) ~/.ssh/config, then
+    defaults. A fresh lookup per host, so no value can leak from a previous host."""
+    address, port, user = spec.hostname, spec.port, spec.user
+    identities: list[str] = []
+    if spec.use_ssh_config and options.ssh_config.exists():
+        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        address = cfg.get("hostname", spec.hostname)
+        if port is None and "port" in cfg:
+            port = int(cfg["port"])
+        if user is None:
+            user = cfg.get("user")
+        identities = [os.path.expanduser(p) for p in cfg.get("identityfile", [])]
+    return Endpoint(host=spec.hostname, address=address, port=port or 22,
+                    user=user or getpass.getuser(),
+                    identity_files=tuple(identities) + tuple(options.identity_files))
+
+
+# ---------------------------------------------------------------- connecting
+
+# Prompts (host key confirmation, password) go to one terminal: one at a time, process-wide.
+PROMPT_LOCK = threading.Lock()
+# §6.1: a password is asked at most once per host per process.
+_password_asked: set[tuple[str, str]] = set()
+_password_lock = threading.Lock()
+
+# Transport key-type names for a known_hosts key type (RSA keys sign with SHA-2 variants).
+_KEY_ALGOS = {"ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]}
+
+
+def _prefer_known_key_types(transport: paramiko.Transport, types: list[str]) -> None:
+    """Ask the server for a key type we already know, so a host with several keys is not taken
+    for an unknown one."""
+    sec = transport.get_security_options()
+    first = [a for t in types for a in _KEY_ALGOS.get(t, [t]) if a in sec.key_types]
+    if first:
+        sec.key_types = first + [k for k in sec.key_types if k not in first]
+
+
+def _check_host_key(ep: Endpoint, transport: paramiko.Transport, known: KnownHosts,
+                    options: SSHOptions) -> None:
+    name = known_hosts_name(ep.address, ep.port)
+    key = transport.get_remote_server_key()
+    status = known.check(name, key)
+    if status is KeyStatus.KNOWN:
+        return
+    if status is KeyStatus.CHANGED:
+        raise HostKeyChanged(ep.host, "host key does not match known_hosts; refusing to connect")
+    trusted = options.trust_new_hosts
+    if not trusted and options.confirm_new_host is not None:
+        prompt = (f"The authenticity of host '{ep.host}' can't be established. "
+                  f"{key_type(key)} key fingerprint is {fingerprint(key)}. Trust it? [y/N] ")
+        with PROMPT_LOCK:
+            trusted = options.confirm_new_host(prompt)
+    if not trusted:
+        raise HostKeyUnknown(ep.host, f"host key is not known ({key_type(key)} {fingerprint(key)});"
+                             " add it to known_hosts or use --trust-new-hosts")
+    known.add(name, key)
+    log.info("%s: trusted new %s host key %s", ep.host, key_type(key), fingerprint(key))
+
+
+def _try_key(transport: paramiko.Transport, user: str, key: paramiko.PKey) -> bool:
+    try:
+        transport.auth_publickey(user, key)
+    except paramiko.AuthenticationException:
+        return False
+    return transport.is_authenticated()
+
+
+def _load_key(path: str) -> paramiko.PKey | None:
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError:
+        return None
+    except (paramiko.SSHException, OSError, ValueError) as e:
+        # Encrypted or unreadable keys are skipped: we never prompt for key passphrases.
+        log.debug("skipping identity %s: %s", path, e)
+        return None
+
+
+def _authenticate(ep: Endpoint, transport: paramiko.Transport, options: SSHOptions) -> None:
+    """Agent keys, identity files, then at most one password prompt (§6.1)."""
+    if options.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+        agent = paramiko.Agent()
+        try:
+            for key in agent.get_keys():
+                if _try_key(transport, ep.user, key):
+                    return
+        finally:
+            agent.close()
+    seen: set[str] = set()
+    for path in ep.identity_files:
+        if path in seen:
+            continue
+        seen.add(path)
+        key = _load_key(path)
+        if key is not None and _try_key(transport, ep.user, key):
+            return
+    failed = AuthenticationFailed(ep.host, f"authentication failed for {ep.user}@{ep.host}")
+    with _password_lock:
+        if (ep.user, ep.host) in _password_asked or options.ask_password is None:
+            raise failed
+        _password_asked.add((ep.user, ep.host))
+    with PROMPT_LOCK:
+        password = options.ask_password(f"[{ep.user}@{ep.host}] Login password for '{ep.user}': ")
+    if password is None:
+        raise failed
+    try:
+        try:
+            transport.auth_password(ep.user, password)
+        except paramiko.BadAuthenticationType as e:
+            if "keyboard-interactive" not in e.allowed_types:
+                raise failed from None
+            # PAM servers ask for the password through keyboard-interactive.
+            transport.auth_interactive(ep.user, lambda _t, _i, prompts: [password] * len(prompts))
+    except paramiko.AuthenticationException:
+        raise failed from None
+    if not transport.is_authenticated():
+        raise failed
+
+
+def connect(spec: HostSpec, options: SSHOptions | None = None,
+            known_hosts: KnownHosts | None = None) -> Connection:
+    """Open and authenticate one connection. `known_hosts` is shared by a session's threads."""
+    options = options or SSHOptions()
+    ep = resolve(spec, options)
+    known = known_hosts or KnownHosts(options.known_hosts)
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection((ep.address, ep.port), timeout=options.connect_timeout)
+    except TimeoutError:
+        raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
+    except OSError as e:
+        raise ConnectFailed(ep.host, f"cannot connect: {e.strerror or e}") from None
+    transport = paramiko.Transport(sock)
+    ok = False
+    try:
+        transport.banner_timeout = transport.handshake_timeout = options.connect_timeout
+        transport.auth_timeout = options.connect_timeout
+        _prefer_known_key_types(transport, known.known_types(known_hosts_name(ep.address, ep.port)))
+        try:
+            transport.start_client(timeout=options.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if time.monotonic() - start >= options.connect_timeout * 0.9:
+                raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
+            raise ConnectFailed(ep.host, f"cannot connect: {e}") from None
+        _check_host_key(ep, transport, known, options)
+        try:
+            _authenticate(ep, transport, options)
+        except paramiko.SSHException as e:
+            if isinstance(e, paramiko.AuthenticationException):
+                raise AuthenticationFailed(ep.host, f"authentication failed for {ep.user}@{ep.host}") from None
+            raise ConnectFailed(ep.host, f"connection lost: {e}") from None
+        ok = True
+    finally:
+        if not ok:
+            transport.close()
+    return Connection(ep, transport, options)
+
+
+# ---------------------------------------------------------------- one connection
+
+
+@dataclass(frozen=True)
+class RunResult:
+    code: int
+    stdout: bytes
+    stderr: bytes
+
+
+def remote_path(path: str) -> str:
+    """SFTP paths are relative to the login directory; accept the spec's `~/x` spelling too."""
+    if path == "~":
+        return "."
+    return path[2:] if path.startswith("~/") else path
+
+
+class Connection:
+    """One authenticated connection: remote commands and SFTP, each under the command timeout."""
+
+    def __init__(self, endpoint: Endpoint, transport: paramiko.Transport,
+                 options: SSHOptions) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self._transport = transport
+        self._sftp: paramiko.SFTPClient | None = None
+        self._fsync_supported = True
+        self._lock = threading.Lock()
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+    def is_active(self) -> bool:
+        return self._transport.is_active()
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        self._transport.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands
+
+    def run(self, args: Sequence[str], *, stdin: bytes = b"",
+            timeout: float | None = None) -> RunResult:
+        """Run `bash -lc '<args quoted>'` so the login PATH applies; never raises for a non-zero
+        exit code, only for timeouts and lost connections."""
+        line = shlex.join(args)
+        timeout = self.options.command_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        expired = SSHTimeout(self.host, f"timeout: {line}")
+        try:
+            chan = self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(self.host, f"connection lost: {e}") from None
+        try:
+            chan.exec_command("bash -lc " + shlex.quote(line))
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while not (chan.eof_received and not chan.recv_ready()
+                       and not chan.recv_stderr_ready()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise expired
+                chan.settimeout(min(left, 0.2))
+                try:
+                    if chan.recv_stderr_ready():
+                        err += chan.recv_stderr(65536)
+                    else:
+                        data = chan.recv(65536)
+                        out += data
+                        # recv returns b"" at EOF; stderr may still hold data
+                        if not data and not chan.recv_stderr_ready():
+                            break
+                except TimeoutError:
+                    continue
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
+                raise expired
+            code = chan.recv_exit_status()
+            if code == -1 and not self._transport.is_active():
+                raise ConnectFailed(self.host, "connection lost")
+            return RunResult(code, bytes(out), bytes(err))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if isinstance(e, SSHError):
+                raise
+            raise ConnectFailed(self.host, f"connection lost: {e}") from None
+        finally:
+            chan.close()
+
+    # -- SFTP
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        with self._lock:
+            if self._sftp is None:
+                with self._sftp_errors("open sftp"):
+                    self._sftp = paramiko.SFTPClient.from_transport(self._transport)
+                    self._sftp.get_channel().settimeout(self.options.command_timeout)
+            return self._sftp
+
+    @contextmanager
+    def _sftp_errors(self, what: str) -> Iterator[None]:
+        """Timeouts and dead connections become SSHError; SFTP status errors (no such file, ...)
+        stay OSError subclasses so callers can tell them apart."""
+        try:
+            yield
+        except TimeoutError:
+            raise SSHTimeout(self.host, f"timeout: sftp {what}") from None
+        except (paramiko.SSHException, EOFError) as e:
+            raise ConnectFailed(self.host, f"connection lost: {e or type(e).__name__}") from None
+        except OSError as e:
+            if not self._transport.is_active():
+                raise ConnectFailed(self.host, "connection lost") from None
+            if e.errno is None and isinstance(e, OSError) and "closed" in str(e).lower():
+                raise ConnectFailed(self.host, f"connection lost: {e}") from None
+            raise
+
+    def read_file(self, path: str) -> bytes:
+        path = remote_path(path)
+        with self._sftp_errors(f"read {path}"), self.sftp.open(path, "rb") as f:
+            f.prefetch()
+            return f.read()
+
+    def sha256(self, path: str) -> str | None:
+        """Hex digest of a remote file, or None when it does not exist."""
+        path = remote_path(path)
+        digest = hashlib.sha256()
+        try:
+            with self._sftp_errors(f"read {path}"), self.sftp.open(path, "rb") as f:
+                f.prefetch()
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
+
+    def exists(self, path: str) -> bool:
+        path = remote_path(path)
+        try:
+            with self._sftp_errors(f"stat {path}"):
+                self.sftp.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        path = remote_path(path)
+        with self._sftp_errors(f"list {path}"):
+            return sorted(self.sftp.listdir(path))
+
+    def remove(self, path: str, *, missing_ok: bool = True) -> None:
+        path = remote_path(path)
+        try:
+            with self._sftp_errors(f"remove {path}"):
+                self.sftp.remove(path)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def mkdir_p(self, path: str, mode: int = 0o755) -> None:
+        path = remote_path(path)
+        parts = [p for p in path.split("/") if p and p != "."]
+        cur = "/" if path.startswith("/") else ""
+        with self._sftp_errors(f"mkdir {path}"):
+            for part in parts:
+                cur = posixpath.join(cur, part) if cur else part
+                try:
+                    self.sftp.stat(cur)
+                    continue
+                except FileNotFoundError:
+                    pass
+                try:
+                    self.sftp.mkdir(cur, mode)
+                except OSError:
+                    self.sftp.stat(cur)  # created meanwhile by someone else: fine
+
+    def write_atomic(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Readers see the old content or the new, never a part: write a temporary file in the
+        same directory, fsync it, then posix-rename it over the target (§6.7 step 5)."""
+        path = remote_path(path)
+        directory, name = posixpath.split(path)
+        tmp = posixpath.join(directory, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+        sftp = self.sftp
+        with self._sftp_errors(f"write {path}"):
+            try:
+                with sftp.open(tmp, "wb") as f:
+                    f.set_pipelined(True)
+                    f.write(data)
+                    f.flush()
+                    f.chmod(mode)
+                    self._fsync(sftp, f)
+                sftp.posix_rename(tmp, path)
+            except BaseException:
+                if self._transport.is_active():
+                    try:
+                        sftp.remove(tmp)
+                    except Exception:  # best effort; the original error matters more
+                        pass
+                raise
+
+    def _fsync(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
+        # paramiko's SFTPFile has no fsync: send OpenSSH's extension ourselves. A server without
+        # it gets a remote `sync` instead, which flushes everything (slower, same guarantee).
+        if self._fsync_supported:
+            try:
+                sftp._request(CMD_EXTENDED, "fsync@openssh.com", f.handle)
+                return
+            except OSError as e:
+                if self._transport.is_active() and "unsupported" in str(e).lower():
+                    self._fsync_supported = False
+                else:
+                    raise
+        result = self.run(["sync"])
+        if result.code != 0:
+            raise ConnectFailed(self.host, "remote sync failed")
