@@ -281,6 +281,9 @@ def connect(spec: HostSpec, options: SSHOptions | None = None,
             if time.monotonic() - start >= options.connect_timeout * 0.9:
                 raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
             raise ConnectFailed(ep.host, f"cannot connect: {e}") from None
+        if not (transport.is_active() and transport.initial_kex_done):
+            # start_client returns silently when its timeout expires mid-handshake
+            raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}")
         _check_host_key(ep, transport, known, options)
         try:
             _authenticate(ep, transport, options)
