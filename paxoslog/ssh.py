@@ -174,6 +174,14 @@ def _prefer_known_key_types(transport: paramiko.Transport, types: list[str]) -> 
         sec.key_types = first + [k for k in sec.key_types if k not in first]
 
 
+def _prefer_aead(transport: paramiko.Transport) -> None:
+    """AES-GCM first: with it paramiko skips its pure-Python MAC comparison, which is most of
+    the client CPU a connection costs (matters when deploying to many hosts at once)."""
+    sec = transport.get_security_options()
+    gcm = [c for c in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com") if c in sec.ciphers]
+    sec.ciphers = gcm + [c for c in sec.ciphers if c not in gcm]
+
+
 def _check_host_key(ep: Endpoint, transport: paramiko.Transport, known: KnownHosts,
                     options: SSHOptions) -> None:
     name = known_hosts_name(ep.address, ep.port)
@@ -275,6 +283,7 @@ def connect(spec: HostSpec, options: SSHOptions | None = None,
         transport.banner_timeout = transport.handshake_timeout = options.connect_timeout
         transport.auth_timeout = options.connect_timeout
         _prefer_known_key_types(transport, known.known_types(known_hosts_name(ep.address, ep.port)))
+        _prefer_aead(transport)
         try:
             transport.start_client(timeout=options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
