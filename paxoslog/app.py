@@ -1,0 +1,215 @@
+"""Executes parsed commands: the glue between the grammar, the pure core and the adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from . import reports
+from .decide import Command, decide
+from .errors import ConcurrencyError, PaxosError
+from .events import apply
+from .home import Home, head_state, read_head_ref, write_cache, write_etc
+from .model import Topology
+from .render import render
+
+MAX_ATTEMPTS = 10
+_INFRA_KEYS = {"verb", "object", "command", "output", "version", "verbose", "debug",
+               "trust_new_hosts", "at"}
+
+
+@dataclass
+class Session:
+    """One administrator's context: where state lives and where output goes."""
+
+    home: Home
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    output: str = "yaml"
+    _log: Any = None
+
+    @property
+    def log(self):
+        if self._log is None:
+            from .gitlog import EventLog
+
+            self._log = EventLog(self.home.repo)
+        return self._log
+
+    @property
+    def as_json(self) -> bool:
+        return self.output == "json"
+
+    def write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+
+    def warn(self, message: str) -> None:
+        self.err.write(f"WARNING: {message}\n")
+        self.err.flush()
+
+
+def execute(session: Session, ns: Any, message: str) -> int:
+    """Run one parsed command; raises PaxosError for refusals (exit 1)."""
+    session.output = getattr(ns, "output", None) or "yaml"
+    handler = _HANDLERS.get(ns.command)
+    if handler is None:
+        return _change(session, Command(ns.command, _opts(ns)), message)
+    return handler(session, ns, message)
+
+
+def _opts(ns: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(ns).items() if k not in _INFRA_KEYS}
+
+
+# appending -------------------------------------------------------------------------------------
+
+def author() -> str:
+    env = os.environ.get("PAXOS_AUTHOR")
+    if env:
+        return env
+    try:
+        from dulwich.config import StackedConfig
+
+        config = StackedConfig.default()
+        name = config.get((b"user",), b"name").decode()
+        email = config.get((b"user",), b"email").decode()
+        if name and email:
+            return f"{name} <{email}>"
+    except (KeyError, OSError, UnicodeDecodeError, ImportError):
+        pass
+    from .locality import login_user
+
+    user = login_user()
+    return f"{user} <{user}@{socket.gethostname()}>"
+
+
+def append(session: Session, command: Command, message: str,
+           facts_topology: Topology | None = None) -> tuple[bytes, int] | None:
+    """Decide and append with compare-and-swap; None when the command changes nothing.
+
+    Runtime facts are gathered once: a retry re-validates against the new head with the same
+    facts (§5.1), so a concurrent writer can only turn success into a validation error.
+    """
+    from .facts import gather
+
+    log = session.log
+    who = author()
+    facts = None
+    for attempt in range(MAX_ATTEMPTS):
+        # Optimistic first; a writer that lost the race retries holding the writer lock, so
+        # every other writer waits at its ref update and this retry cannot lose again.
+        pessimistic = attempt > 0 and log.exists()
+        with log.writer_lock() if pessimistic else contextlib.nullcontext():
+            parent, rev, topology = head_state(session.home)
+            if facts is None:
+                facts = gather(session.home, facts_topology or topology, command)
+            events = decide(topology, command, facts)
+            if not events:
+                return None
+            (event,) = events
+            after = apply(topology, event)
+            files = render(after)
+            sha = log.append(parent, event, rev + 1, files, message, who, lock_held=pessimistic)
+        if sha is not None:
+            publish(session, sha, rev + 1, after, files)
+            return sha, rev + 1
+    raise ConcurrencyError()
+
+
+def publish(session: Session, sha: bytes, rev: int, topology: Topology,
+            files: dict[str, bytes]) -> None:
+    """Make etc/ and the snapshot cache equal HEAD, under the lock (§5.2)."""
+    from .fsutil import locked
+
+    home = session.home
+    with locked(home.lock):
+        head = read_head_ref(home)
+        if head != sha:  # another administrator appended since: render the newer head
+            head, rev, topology = head_state(home)
+            files = render(topology)
+        else:
+            write_cache(home, sha, rev, topology)
+        write_etc(home, files)
+
+
+def _change(session: Session, command: Command, message: str) -> int:
+    append(session, command, message)
+    return 0
+
+
+# reports ---------------------------------------------------------------------------------------
+
+def _topology(session: Session, ns: Any) -> Topology:
+    at = getattr(ns, "at", None)
+    if at is None:
+        return head_state(session.home)[2]
+    from .history import topology_at
+    from .revisions import resolve
+
+    return topology_at(session.log, resolve(session.log, at))
+
+
+def _show_host(session: Session, ns: Any, message: str) -> int:
+    from .rules import parse_groups
+
+    hosts = reports.select_hosts(_topology(session, ns), getattr(ns, "hostname", None),
+                                 ns.user, ns.port, parse_groups(ns.group))
+    if ns.command == "list host":
+        session.write(reports.list_output([h.hostname for h in hosts], session.as_json))
+    else:
+        docs = [reports.host_doc(h) for h in hosts]
+        session.write(reports.render_docs(docs, reports.host_yaml, session.as_json))
+    return 0
+
+
+def _show_css(session: Session, ns: Any, message: str) -> int:
+    name = getattr(ns, "name", None)
+    cells = [c for c in _topology(session, ns).cells if name is None or c.name == name]
+    if ns.command == "list css":
+        session.write(reports.list_output([c.name for c in cells], session.as_json))
+    else:
+        docs = [reports.css_doc(c) for c in cells]
+        session.write(reports.render_docs(docs, reports.css_yaml, session.as_json))
+    return 0
+
+
+def _show_memcache(session: Session, ns: Any, message: str) -> int:
+    mcs = reports.select_memcaches(_topology(session, ns), getattr(ns, "id", None),
+                                   getattr(ns, "css", None), getattr(ns, "name_space", None))
+    if ns.command == "list memcache":
+        session.write(reports.list_output([m.id for m in mcs], session.as_json))
+    else:
+        docs = [reports.memcache_doc(m) for m in mcs]
+        session.write(reports.render_docs(docs, reports.memcache_yaml, session.as_json))
+    return 0
+
+
+def _history_handler(name: str):
+    def run(session: Session, ns: Any, message: str) -> int:
+        from . import history_cmds
+
+        return getattr(history_cmds, name)(session, ns, message)
+
+    return run
+
+
+_HANDLERS = {
+    "show host": _show_host, "list host": _show_host,
+    "show css": _show_css, "list css": _show_css,
+    "show memcache": _show_memcache, "list memcache": _show_memcache,
+    **{name: _history_handler(name) for name in
+       ("log", "diff", "undo", "revert", "verify", "replay")},
+}
+
+
+def fail(session: Session, error: PaxosError, interactive: bool) -> int:
+    text = error.message
+    session.err.write(f"ERROR: {text}\n" if interactive else f"{text}\n")
+    session.err.flush()
+    return error.exit_code

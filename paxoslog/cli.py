@@ -1,0 +1,150 @@
+"""`paxos`: one-shot commands and, with no verb, the interactive shell.
+
+Imports stay lazy: a one-shot report must not pay for cmd2, paramiko or dulwich.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+GLOBAL_WITH_VALUE = {"-o", "--output", "--debug"}
+GLOBAL_FLAGS = {"--json", "--trust-new-hosts", "--version", "-h", "--help"}
+
+
+def split_global(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(global options, the rest starting at the verb)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in GLOBAL_WITH_VALUE:
+            i += 2
+        elif word in GLOBAL_FLAGS or word.startswith(("--output=", "--debug=")) or (
+            word.startswith("-o") and len(word) > 2
+        ) or (word.startswith("-v") and set(word[1:]) == {"v"}) or word == "--verbose":
+            i += 1
+        else:
+            break
+    return argv[:i], argv[i:]
+
+
+def command_text(words: list[str]) -> str:
+    """The commit message: the words after `paxos`, without global options (§5.1)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in ("-o", "--output"):
+            skip = True
+            continue
+        if word == "--json" or word.startswith("--output="):
+            continue
+        out.append(word)
+    return shlex.join(out)
+
+
+def configure_logging(verbose: int, debug_file: str | None) -> None:
+    import logging
+
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if debug_file else level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(handler)
+    if debug_file:
+        fh = logging.FileHandler(debug_file)
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s:%(filename)s:%(lineno)d: %(message)s"))
+        root.addHandler(fh)
+
+
+def run_words(parser, session, words: list[str], message: str, interactive: bool) -> int:
+    """Parse and execute one command line; returns the exit code, never raises PaxosError."""
+    from .app import execute, fail
+    from .errors import PaxosError
+    from .grammar import ParseError, ParseExit
+
+    try:
+        ns = parser.parse_args(words)
+    except ParseError as exc:
+        exc.parser.print_usage(session.err)
+        session.err.write(f"{exc.parser.prog}: error: {exc.text}\n")
+        return 2
+    except ParseExit as exc:
+        if exc.text:
+            session.err.write(exc.text)
+        return exc.status
+    if getattr(ns, "version", False):
+        from importlib.metadata import version
+
+        session.write(f"paxos {version('paxoslog')}\n")
+        return 0
+    if getattr(ns, "verb", None) is None:
+        parser.print_usage(session.err)
+        session.err.write(f"{parser.prog}: error: a command is required\n")
+        return 2
+    try:
+        return execute(session, ns, message)
+    except PaxosError as exc:
+        return fail(session, exc, interactive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    globals_, rest = split_global(argv)
+    from .grammar import build
+
+    parser = build()
+    try:
+        if rest:
+            from .app import Session
+            from .home import Home
+
+            gns, _ = _parse_globals(parser, globals_)
+            if gns is not None:
+                configure_logging(gns.verbose, gns.debug)
+            session = Session(Home.from_env())
+            code = run_words(parser, session, argv, command_text(rest), interactive=False)
+        else:
+            gns, code = _parse_globals(parser, globals_)
+            if gns is None:
+                return code
+            if gns.version:
+                from importlib.metadata import version
+
+                print(f"paxos {version('paxoslog')}")
+                return 0
+            configure_logging(gns.verbose, gns.debug)
+            from .shell import run_shell
+
+            code = run_shell(gns)
+    except KeyboardInterrupt:
+        sys.stderr.write("WARNING: interrupted!\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+    return code
+
+
+def _parse_globals(parser, words: list[str]):
+    from .grammar import ParseError, ParseExit
+
+    try:
+        ns, _ = parser.parse_known_args(words)
+        return ns, 0
+    except ParseError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{parser.prog}: error: {exc.text}\n")
+        return None, 2
+    except ParseExit as exc:
+        if exc.text:
+            sys.stderr.write(exc.text)
+        return None, exc.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

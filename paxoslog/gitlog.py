@@ -1,0 +1,242 @@
+"""The event log: a bare git repository written with dulwich, one commit per event (§5.1).
+
+Each commit's tree holds `event.msgpack` and the files rendered after the event, so the tree of
+HEAD is a snapshot: readers never replay. Appends are compare-and-swap on refs/heads/main.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
+
+from . import fsutil
+from .errors import LogError
+from .events import Event, decode, encode
+from .model import EMPTY, Topology
+from .render import CONF_PATH, parse_conf
+
+BRANCH = b"refs/heads/main"
+EVENT_PATH = "event.msgpack"
+
+
+class EventLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._repo: Repo | None = None
+
+    # opening -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return os.path.isfile(os.path.join(self.path, "HEAD"))
+
+    @property
+    def repo(self) -> Repo:
+        if self._repo is None:
+            if not self.exists():
+                raise LogError(f"no event log at {self.path}")
+            try:
+                self._repo = Repo(self.path)
+            except Exception as exc:
+                raise LogError(f"cannot open the event log at {self.path}: {exc}") from None
+        return self._repo
+
+    def create(self) -> None:
+        if self.exists():
+            return
+        # Built aside and renamed into place, so a killed creator never leaves half a repository.
+        parent = os.path.dirname(self.path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".paxoslog-init-", dir=parent)
+        try:
+            Repo.init_bare(tmp, default_branch=b"main").refs.set_symbolic_ref(b"HEAD", BRANCH)
+            os.rename(tmp, self.path)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not self.exists():
+                raise
+
+    # reading -------------------------------------------------------------------------------
+    def head(self) -> bytes | None:
+        if not self.exists():
+            return None
+        try:
+            return self.repo.refs[BRANCH]
+        except KeyError:
+            return None
+
+    def commit(self, sha: bytes) -> Commit:
+        try:
+            obj = self.repo.object_store[sha]
+        except Exception as exc:
+            raise LogError(f"commit {sha.decode()[:12]} is unreadable ({exc})") from None
+        if not isinstance(obj, Commit):
+            raise LogError(f"object {sha.decode()[:12]} is not a commit")
+        return obj
+
+    def files(self, commit: Commit) -> dict[str, bytes]:
+        """Every file of the commit's tree (the event and the rendered config)."""
+        out: dict[str, bytes] = {}
+        self._walk(commit.tree, "", out, commit)
+        return out
+
+    def _walk(self, tree_id: bytes, prefix: str, out: dict[str, bytes], commit: Commit) -> None:
+        try:
+            tree = self.repo.object_store[tree_id]
+            for entry in tree.iteritems():
+                path = prefix + entry.path.decode()
+                if entry.mode & 0o040000:
+                    self._walk(entry.sha, path + "/", out, commit)
+                else:
+                    out[path] = self.repo.object_store[entry.sha].data
+        except LogError:
+            raise
+        except Exception as exc:
+            raise LogError(f"commit {commit.id.decode()[:12]}: unreadable tree ({exc})") from None
+
+    def event(self, commit: Commit) -> tuple[Event, int | None]:
+        blob = self.files(commit).get(EVENT_PATH)
+        if blob is None:
+            raise LogError(f"commit {commit.id.decode()[:12]} holds no event")
+        try:
+            return decode(blob)
+        except LogError as exc:
+            raise LogError(f"commit {commit.id.decode()[:12]}: {exc.message}") from None
+
+    def topology(self, sha: bytes | None) -> Topology:
+        """The topology stored (as rendered config) in commit `sha`; empty before the first."""
+        if sha is None:
+            return EMPTY
+        commit = self.commit(sha)
+        conf = self.files(commit).get(CONF_PATH)
+        if conf is None:
+            raise LogError(f"commit {sha.decode()[:12]} holds no {CONF_PATH}")
+        try:
+            return parse_conf(conf)
+        except LogError as exc:
+            raise LogError(f"commit {sha.decode()[:12]}: {exc.message}") from None
+
+    def history(self, head: bytes | None = None) -> list[bytes]:
+        """Commit ids from the first to `head` (default HEAD); the history is linear."""
+        sha = self.head() if head is None else head
+        out = []
+        while sha is not None:
+            out.append(sha)
+            parents = self.commit(sha).parents
+            sha = parents[0] if parents else None
+        out.reverse()
+        return out
+
+    def walk_back(self, head: bytes | None = None) -> Iterator[Commit]:
+        sha = self.head() if head is None else head
+        while sha is not None:
+            commit = self.commit(sha)
+            yield commit
+            sha = commit.parents[0] if commit.parents else None
+
+    # writing -------------------------------------------------------------------------------
+    def writer_lock(self):
+        """Held by every ref update; a writer that lost a race holds it for its whole retry."""
+        return fsutil.locked(os.path.join(self.path, "paxoslog.reflock"))
+
+    def append(self, parent: bytes | None, event: Event, rev: int, files: dict[str, bytes],
+               message: str, author: str, *, lock_held: bool = False) -> bytes | None:
+        """Write a commit on `parent`; move the branch only if it still points at `parent`.
+
+        Returns the new commit id, or None when another writer moved the branch first.
+        """
+        tree = {EVENT_PATH: encode(event, rev), **files}
+        sha = self.write_commit(parent, tree, message, author)
+        return sha if self.move_branch(parent, sha, lock_held=lock_held) else None
+
+    def write_commit(self, parent: bytes | None, tree_files: dict[str, bytes], message: str,
+                     author: str) -> bytes:
+        """Store a commit of exactly `tree_files` (durably, when fsync is on); no ref moves."""
+        self.create()
+        objects: list = []
+        tree = _build_tree(tree_files, objects)
+        commit = Commit()
+        commit.tree = tree.id
+        commit.parents = [parent] if parent is not None else []
+        commit.author = commit.committer = author.encode()
+        now = int(time.time())
+        offset = time.localtime(now).tm_gmtoff
+        commit.author_time = commit.commit_time = now
+        commit.author_timezone = commit.commit_timezone = offset
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode() + b"\n"
+        objects.append(commit)
+        for obj in objects:
+            _write_loose(self.repo.object_store.path, obj)
+        if fsutil.fsync_enabled():
+            fsutil.syncfs(self.path)  # every object is on disk before any ref names it
+        return commit.id
+
+    def move_branch(self, parent: bytes | None, new: bytes, *, lock_held: bool = False) -> bool:
+        """Compare-and-swap of refs/heads/main from `parent` to `new`."""
+        with contextlib.nullcontext() if lock_held else self.writer_lock():
+            # Under our flock any dulwich ref lock left behind is a kill -9 leftover.
+            stale = os.path.join(self.path, "refs", "heads", "main.lock")
+            if os.path.exists(stale):
+                os.unlink(stale)
+            if parent is None:
+                ok = self.repo.refs.add_if_new(BRANCH, new)
+            else:
+                ok = self.repo.refs.set_if_equals(BRANCH, parent, new)
+            if ok and fsutil.fsync_enabled():
+                fsutil.fsync_dir(os.path.join(self.path, "refs", "heads"))
+        return ok
+
+
+def _build_tree(files: dict[str, bytes], objects: list) -> Tree:
+    root: dict = {}
+    for path, data in files.items():
+        node = root
+        *dirs, name = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = data
+    return _tree_of(root, objects)
+
+
+def _tree_of(node: dict, objects: list) -> Tree:
+    tree = Tree()
+    for name, value in node.items():
+        if isinstance(value, dict):
+            tree.add(name.encode(), 0o040000, _tree_of(value, objects).id)
+        else:
+            blob = Blob.from_string(value)
+            objects.append(blob)
+            tree.add(name.encode(), 0o100644, blob.id)
+    objects.append(tree)
+    return tree
+
+
+def _write_loose(objects_dir: str, obj) -> None:
+    # A unique temp name (not dulwich's fixed `.lock`) so an object left half-written by a
+    # killed writer can never block the next writer of the same object.
+    hexsha = obj.id.decode()
+    directory = os.path.join(objects_dir, hexsha[:2])
+    path = os.path.join(directory, hexsha[2:])
+    if os.path.exists(path):
+        return
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(obj.as_legacy_object())
+    os.chmod(tmp, 0o444)
+    os.rename(tmp, path)
+
+
+def iso_time(commit: Commit) -> str:
+    """Commit time as ISO 8601 with the commit's own UTC offset."""
+    offset = commit.commit_timezone
+    t = time.gmtime(commit.commit_time + offset)
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f"{sign}{hours:02d}:{minutes:02d}"

@@ -1,0 +1,90 @@
+"""Handlers of the history commands (§3.11); the logic lives in `history`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import history, reports
+from .app import Session, append
+from .errors import Refused
+from .home import head_state
+from .render import render
+from .revisions import resolve
+
+
+def _docs(session: Session, docs: list[dict]) -> None:
+    session.write(reports.render_docs(docs, reports.history_yaml, session.as_json))
+
+
+def log(session: Session, ns: Any, message: str) -> int:
+    _, head_rev, _ = head_state(session.home)
+    if head_rev and session.log.exists():
+        _docs(session, history.log_docs(session.log, head_rev, ns.max_count, ns.reverse))
+    elif session.as_json:
+        _docs(session, [])
+    return 0
+
+
+def diff(session: Session, ns: Any, message: str) -> int:
+    log_ = session.log
+    old = history.rendered_at(log_, resolve(log_, ns.rev1))
+    new = history.rendered_at(log_, resolve(log_, ns.rev2))
+    entries = history.diff_entries(old, new)
+    if session.as_json:
+        _docs(session, entries)
+    else:
+        session.write("".join(e["diff"] for e in entries))
+    return 0
+
+
+def undo(session: Session, ns: Any, message: str) -> int:
+    _, head_rev, _ = head_state(session.home)
+    target = history.undo_target(session.log, head_rev) if head_rev else None
+    if target is None:
+        raise Refused("nothing to undo")
+    rev, commit, command, parent = target
+    restored = session.log.topology(parent)
+    cmd = history.restore_command("undo", rev, commit, restored, always=True)
+    result = append(session, cmd, message)
+    if result is None:  # cannot happen with always=True; keeps the type checker honest
+        raise Refused("nothing to undo")
+    _docs(session, [{"rev": result[1], "undone": rev, "command": command}])
+    return 0
+
+
+def revert(session: Session, ns: Any, message: str) -> int:
+    target = resolve(session.log, ns.rev)
+    restored = history.topology_at(session.log, target)
+    result = append(session, history.restore_command(
+        "revert", target.number, target.commit, restored), message)
+    if result is None:
+        session.warn("nothing to revert")
+        return 0
+    _docs(session, [{"rev": result[1], "reverted_to": target.number}])
+    return 0
+
+
+def verify(session: Session, ns: Any, message: str) -> int:
+    result = history.verify(session.log)
+    _docs(session, [result.doc()])
+    return 1 if result.problems else 0
+
+
+def replay(session: Session, ns: Any, message: str) -> int:
+    result = history.verify(session.log)
+    doc = result.doc()
+    if result.problems:
+        _docs(session, [doc])
+        return 1
+    from .fsutil import locked
+    from .home import read_head_ref, write_etc
+
+    with locked(session.home.lock):
+        head = read_head_ref(session.home)
+        files = render(result.topology)
+        if head is not None and head.decode() != result.commit:
+            files = render(head_state(session.home)[2])  # appended meanwhile: HEAD wins
+        doc["rewritten"] = write_etc(session.home, files)
+    _docs(session, [doc])
+    return 0
+

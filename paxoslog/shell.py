@@ -1,0 +1,122 @@
+"""The interactive `paxos` shell (cmd2): same grammar as one-shot mode, one command per line."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+import cmd2
+
+from .app import Session
+from .cli import run_words
+from .completion import candidates
+from .grammar import SIMPLE_VERBS, VERB_OBJECTS, build
+from .home import Home, head_state
+
+PROMPT = "(paxos) "
+# Built-ins that run arbitrary code have no place in an operations shell (§2.1).
+_DISABLED = ("shell", "py", "ipy", "run_pyscript", "edit")
+
+
+class PaxosShell(cmd2.Cmd):
+    def __init__(self, session: Session, output: str = "yaml") -> None:
+        super().__init__(
+            persistent_history_file=session.home.history,
+            allow_cli_args=False,
+            allow_redirection=False,
+            include_py=False,
+            include_ipy=False,
+            auto_suggest=False,
+        )
+        self.prompt = PROMPT
+        self.session = session
+        self.parser = build()
+        self.parser.set_defaults(output=output)
+        self.exit_code = 0
+        for name in _DISABLED:
+            if name in self.get_all_commands():
+                setattr(self, f"do_{name}", None)
+
+    # dispatch --------------------------------------------------------------------------------
+    def _run(self, statement: Any) -> None:
+        words = [statement.command, *statement.arg_list]
+        words = shlex.split(statement.raw) if statement.raw else words
+        self.session.out = self.stdout
+        try:
+            run_words(self.parser, self.session, words, statement.raw.strip(), interactive=True)
+        except KeyboardInterrupt:
+            self.session.warn("interrupted!")
+
+    def default(self, statement: Any) -> bool | None:  # type: ignore[override]
+        if statement.command.lower() == "quit":
+            return True
+        self._run(statement)
+        return None
+
+    def do_quit(self, _: Any) -> bool:
+        """Exit the shell."""
+        return True
+
+    # help ------------------------------------------------------------------------------------
+    def do_help(self, statement: Any) -> None:  # type: ignore[override]
+        """help [VERB [OBJECT]]: usage of that node of the grammar."""
+        words = statement.arg_list if hasattr(statement, "arg_list") else str(statement).split()
+        node = self.parser
+        for word in words:
+            from .completion import _children
+
+            child = _children(node).get(word)
+            if child is None:
+                self.perror(f"No help on {' '.join(words)}")
+                return
+            node = child
+        self.poutput(node.format_help().rstrip("\n"))
+        if node is self.parser:
+            self.poutput("\nshell commands: help, history, quit (Ctrl-D)")
+
+    def complete_help(self, text: str, line: str, begidx: int, endidx: int):
+        words = shlex.split(line[:begidx])[1:]
+        return self.basic_complete(text, line, begidx, endidx,
+                                   candidates(self.parser, words, self._topology()))
+
+    # completion ------------------------------------------------------------------------------
+    def _topology(self):
+        try:
+            return head_state(self.session.home)[2]
+        except Exception:  # completion must never break the prompt
+            from .model import EMPTY
+
+            return EMPTY
+
+    def _complete(self, text: str, line: str, begidx: int, endidx: int):
+        try:
+            words = shlex.split(line[:begidx])
+        except ValueError:
+            words = line[:begidx].split()
+        return self.basic_complete(text, line, begidx, endidx,
+                                   candidates(self.parser, words, self._topology()))
+
+
+def _install_verbs() -> None:
+    def make(verb: str):
+        def do(self: PaxosShell, statement: Any) -> None:
+            self._run(statement)
+
+        do.__doc__ = f"{verb}: see `help {verb}`"
+        return do
+
+    for verb in (*VERB_OBJECTS, *SIMPLE_VERBS):
+        setattr(PaxosShell, f"do_{verb}", make(verb))
+        setattr(PaxosShell, f"complete_{verb}", PaxosShell._complete)
+
+
+_install_verbs()
+
+
+def run_shell(gns: Any) -> int:
+    session = Session(Home.from_env())
+    shell = PaxosShell(session, output=gns.output)
+    shell.cmdloop()
+    sys.stdout.flush()
+    return 0

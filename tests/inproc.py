@@ -1,0 +1,29 @@
+"""Running paxos commands in-process (same code path as the console script, minus the exec),
+for property tests that need thousands of commands."""
+
+from __future__ import annotations
+
+import io
+import shlex
+from pathlib import Path
+
+from paxoslog.app import Session
+from paxoslog.cli import command_text, run_words
+from paxoslog.grammar import build
+from paxoslog.home import Home, head_state
+
+_PARSER = build()
+
+
+class InProc:
+    def __init__(self, root: Path) -> None:
+        self.session = Session(Home(str(root)), out=io.StringIO(), err=io.StringIO())
+
+    def run(self, line: str) -> tuple[int, str, str]:
+        self.session.out, self.session.err = io.StringIO(), io.StringIO()
+        words = shlex.split(line)
+        code = run_words(_PARSER, self.session, words, command_text(words), interactive=False)
+        return code, self.session.out.getvalue(), self.session.err.getvalue()
+
+    def head(self):
+        return head_state(self.session.home)
