@@ -27,6 +27,7 @@ from pathlib import Path
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
+from paxoslog.errors import RemoteError
 from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 # ---------------------------------------------------------------- errors
 
 
-class SSHError(Exception):
+class SSHError(RemoteError):
     """A failure reaching or using one host. `reason` is the text after `<host>: ` in per-host
     error lists; `str()` is the spec's message (some messages name the host themselves)."""
 

@@ -350,3 +350,13 @@ def test_session_reuses_connections_and_bounds_parallelism(cluster, opts):
     assert all(first.results[h] is again.results[h] for h in first.results)
     assert "8/8 hosts" in bar.getvalue()
     assert all(not c.is_active() for c in first.results.values())  # closed with the session
+
+
+def test_ssh_errors_are_paxos_errors(cluster, opts):
+    from paxoslog.errors import PaxosError, RemoteError
+
+    cluster.kill(cluster.addrs[6])
+    with pytest.raises(RemoteError) as err:
+        connect(HostSpec(cluster.addrs[6], "paxos"), opts)
+    assert isinstance(err.value, PaxosError) and err.value.exit_code == 1
+    assert err.value.message == "cannot connect: Connection refused"
