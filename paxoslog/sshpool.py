@@ -11,6 +11,7 @@ from typing import Generic, TextIO, TypeVar
 
 import paramiko
 
+from paxoslog.errors import RemoteError
 from paxoslog.hostkeys import KnownHosts
 from paxoslog.ssh import Connection, HostSpec, SSHError, SSHOptions, connect
 
@@ -34,12 +35,14 @@ class ManyResult(Generic[T]):
 
 
 # Failures that belong to one host; anything else is a bug and propagates.
-HOST_ERRORS = (SSHError, OSError, paramiko.SSHException, EOFError)
+HOST_ERRORS = (RemoteError, OSError, paramiko.SSHException, EOFError)
 
 
 def reason_of(exc: BaseException) -> str:
     if isinstance(exc, SSHError):
         return exc.reason
+    if isinstance(exc, RemoteError):
+        return exc.message
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
 

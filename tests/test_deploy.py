@@ -1,0 +1,185 @@
+"""paxoslog.deploy (deploy, --dry-run, status deploy) against real sshd hosts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Paxos, git_head
+
+from paxoslog import deploy as dep
+from paxoslog.errors import NotFound
+from paxoslog.home import Home, head_state
+from paxoslog.ssh import SSHOptions
+from paxoslog.sshpool import SSHSession
+from tests.hosts_fixture import TestCluster, TestHost
+
+AUTHOR = "Deployer <deployer@example.invalid>"
+
+
+def options(cluster: TestCluster, tmp_path: Path) -> SSHOptions:
+    return SSHOptions(known_hosts=cluster.known_hosts_copy(tmp_path / "known_hosts"),
+                      identity_files=(str(cluster.client_key),), use_agent=False,
+                      ask_password=None, connect_timeout=5, command_timeout=10)
+
+
+def wipe(host: TestHost) -> None:
+    for sub in ("etc", "var"):
+        shutil.rmtree(host.home / sub, ignore_errors=True)
+
+
+def make_home(path: Path, hosts: list[TestHost]) -> Paxos:
+    path.mkdir()
+    px = Paxos(path)
+    for h in hosts:
+        px.ok("register", "host", "--user", "paxos", h.addr)
+    cell = [f"{h.addr}:24111" for h in hosts[:3] for _ in (0, 1)]
+    px.ok("register", "css", "--name", "css0", *cell)
+    return px
+
+
+class Env:
+    def __init__(self, cluster: TestCluster, tmp_path: Path, hosts: list[TestHost]) -> None:
+        for h in hosts:
+            wipe(h)
+        self.hosts = hosts
+        self.px = make_home(tmp_path / "home", hosts)
+        self.home = Home(str(self.px.home))
+        self.opts = options(cluster, tmp_path)
+
+    def targets(self, *names: str):
+        return dep.select_targets(head_state(self.home)[2], names)
+
+    def deploy(self, *names: str, clean: bool = False) -> dep.Outcome:
+        with SSHSession(self.opts) as session:
+            return dep.deploy(self.home, self.targets(*names), session, clean=clean, author=AUTHOR)
+
+    def dry_run(self, *names: str, clean: bool = False) -> dep.Outcome:
+        with SSHSession(self.opts) as session:
+            return dep.dry_run(self.home, self.targets(*names), session, clean=clean)
+
+    def status(self, *names: str) -> list[dict]:
+        with SSHSession(self.opts) as session:
+            return dep.status(self.home, self.targets(*names), session)
+
+
+@pytest.fixture
+def env(cluster, tmp_path) -> Env:
+    return Env(cluster, tmp_path, cluster.hosts[11:14])
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True,
+                          check=True, timeout=30).stdout
+
+
+def test_deploy_ships_files_event_log_and_stamp(env):
+    assert env.status() == [{"hostname": h.addr, "status": "none"} for h in env.hosts]
+    out = env.deploy()
+    assert out.errors == {}
+    head = git_head(env.px.home)
+    local_etc = {str(p.relative_to(env.px.home)): p.read_bytes()
+                 for p in (env.px.home / "etc").rglob("*.conf")}
+    assert set(local_etc) == {"etc/paxos_memcache.conf", "etc/cell/css0.conf"}
+    for h in env.hosts:
+        for rel, data in local_etc.items():
+            assert (h.home / rel).read_bytes() == data
+        repo = h.home / "var" / "paxoslog.git"
+        assert git(repo, "rev-parse", "refs/heads/main").strip() == head
+        git(repo, "fsck", "--strict", "--no-dangling")
+        assert git(repo, "log", "--format=%s") == git(env.px.home / "var/paxoslog.git", "log",
+                                                      "--format=%s")
+        stamp = yaml.safe_load((h.home / "etc/DEPLOYED").read_text())
+        assert list(stamp) == ["commit", "rev", "author", "time", "files"]
+        assert (stamp["commit"], stamp["rev"], stamp["author"]) == (head, 4, AUTHOR)
+        assert set(stamp["files"]) == set(local_etc)
+        assert not [p for p in (h.home / "etc").rglob(".*")]  # no temporary left
+    docs = env.status()
+    assert [(d["hostname"], d["status"], d["rev"], d["commit"]) for d in docs] == [
+        (h.addr, "current", 4, head) for h in env.hosts]
+    # deploying again changes nothing but the stamp
+    assert env.dry_run().docs == [{"hostname": h.addr, "deployed": 4, "changes": []}
+                                  for h in env.hosts]
+
+
+def test_new_commits_make_hosts_outdated_until_redeployed(env):
+    assert env.deploy().errors == {}
+    env.px.ok("register", "memcache", "--css", "css0")
+    assert {d["status"] for d in env.status()} == {"outdated"}
+    preview = env.dry_run(env.hosts[0].addr)
+    assert preview.docs == [{"hostname": env.hosts[0].addr, "deployed": 4,
+                             "changes": ["modify etc/paxos_memcache.conf",
+                                         "update var/paxoslog.git"]}]
+    assert env.deploy().errors == {}
+    assert {(d["status"], d["rev"]) for d in env.status()} == {("current", 5)}
+    repo = env.hosts[0].home / "var/paxoslog.git"
+    assert len(git(repo, "rev-list", "refs/heads/main").split()) == 5
+    git(repo, "fsck", "--strict", "--no-dangling")
+
+
+def test_status_reports_modified_unknown_stale_and_error(env, cluster):
+    a, b, c = env.hosts
+    assert env.deploy().errors == {}
+    (a.home / "etc/cell/css0.conf").write_text("edited\n")
+    (b.home / "etc/cell/css9.conf").write_text("0 x 1 y 2\n")
+    stamp = (c.home / "etc/DEPLOYED").read_text()
+    head = git_head(env.px.home)
+    (c.home / "etc/DEPLOYED").write_text(stamp.replace(head, "f" * 40))
+    docs = {d["hostname"]: d for d in env.status()}
+    assert docs[a.addr]["status"] == "modified"
+    assert (docs[b.addr]["status"], docs[b.addr]["stale"]) == ("current", ["etc/cell/css9.conf"])
+    assert (docs[c.addr]["status"], docs[c.addr]["commit"]) == ("unknown", "f" * 40)
+    cluster.kill(b.addr)
+    assert env.status(b.addr) == [{"hostname": b.addr, "status": "error",
+                                   "reason": "cannot connect: Connection refused"}]
+
+
+def test_clean_removes_only_cell_files_head_does_not_render(env):
+    a = env.hosts[0]
+    assert env.deploy(a.addr).errors == {}
+    (a.home / "etc/cell/old.conf").write_text("stale\n")
+    assert env.dry_run(a.addr, clean=True).docs[0]["changes"] == ["delete etc/cell/old.conf"]
+    assert env.deploy(a.addr).errors == {}
+    assert (a.home / "etc/cell/old.conf").exists()  # without --clean stale files stay
+    assert env.deploy(a.addr, clean=True).errors == {}
+    assert sorted(p.name for p in (a.home / "etc/cell").iterdir()) == ["css0.conf"]
+
+
+def test_a_diverged_host_log_is_refused_and_left_alone(env, tmp_path):
+    a, b = env.hosts[:2]
+    other = make_home(tmp_path / "other", [b, a, env.hosts[2]])  # other order: other commits
+    with SSHSession(env.opts) as session:
+        other_home = Home(str(other.home))
+        targets = dep.select_targets(head_state(other_home)[2], [a.addr])
+        assert dep.deploy(other_home, targets, session, author=AUTHOR).errors == {}
+    before = {p: p.read_bytes() for p in a.home.rglob("*") if p.is_file()}
+    out = env.deploy()
+    message = f"event log on {a.addr} has diverged from the local one"
+    assert out.errors == {a.addr: message}
+    assert out.error_message() == f"{a.addr}: {message}"
+    assert {p: p.read_bytes() for p in a.home.rglob("*") if p.is_file()} == before
+    assert env.status(a.addr) == [{"hostname": a.addr, "status": "error", "reason": message}]
+
+
+def test_a_dead_host_fails_alone_and_converges_after_it_comes_back(env, cluster):
+    a, b, c = env.hosts
+    cluster.kill(b.addr)
+    out = env.deploy()
+    assert out.errors == {b.addr: "cannot connect: Connection refused"}
+    assert [d["status"] for d in env.status(a.addr, c.addr)] == ["current", "current"]
+    cluster.revive(b.addr)
+    assert env.deploy().errors == {}
+    assert {d["status"] for d in env.status()} == {"current"}
+
+
+def test_targets_are_checked_before_any_connection(env):
+    topology = head_state(env.home)[2]
+    with pytest.raises(NotFound, match="^not found: 192.168.1.10$"):
+        dep.select_targets(topology, [env.hosts[0].addr, "192.168.1.10"])
+    assert dep.select_targets(topology, [], ["nogroup"]) == []
+    assert [h.hostname for h in dep.select_targets(topology, [env.hosts[2].addr,
+                                                              env.hosts[0].addr])] == [
+        env.hosts[0].addr, env.hosts[2].addr]
