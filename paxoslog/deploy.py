@@ -8,6 +8,7 @@ then through `LocalFS` on $PAXOS_HOME); hosts fail independently and the others 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from paxoslog.remoterepo import (
     REPO,
     Diverged,
     HostFiles,
+    Pack,
     check_ancestry,
     missing_objects,
+    pack,
     remote_head,
     ship,
 )
@@ -164,6 +167,17 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
 
         author = operator()
 
+    packs: dict[bytes | None, Pack | None] = {}
+    packs_lock = threading.Lock()
+
+    def pack_after(theirs: bytes | None) -> Pack | None:
+        # Most hosts hold the same head: build what they lack once, not once per host.
+        with packs_lock:
+            if theirs not in packs:
+                objects = missing_objects(local.log, local.history, theirs)
+                packs[theirs] = pack(objects) if objects else None
+            return packs[theirs]
+
     def one(fs: HostFiles, host: str) -> None:
         theirs = _their_head(fs, host, local)
         fs.mkdir_p(CELL_DIR)
@@ -175,7 +189,7 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
         for path, data in local.files.items():
             fs.write_atomic(path, data)
         if theirs != local.head:
-            ship(fs, local.log, missing_objects(local.log, local.history, theirs), local.head)
+            ship(fs, pack_after(theirs), local.head)
         fs.write_atomic(STAMP, stamp_text(local, author, now_iso()))
 
     _, errors = _each(home, targets, session, one)
