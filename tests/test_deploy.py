@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,14 @@ class Env:
     def dry_run(self, *names: str, clean: bool = False) -> dep.Outcome:
         with SSHSession(self.opts) as session:
             return dep.dry_run(self.home, self.targets(*names), session, clean=clean)
+
+    @staticmethod
+    def status_of(px: Paxos, known_hosts: Path, cluster: TestCluster) -> list[dict]:
+        home = Home(str(px.home))
+        opts = SSHOptions(known_hosts=known_hosts, identity_files=(str(cluster.client_key),),
+                          use_agent=False, ask_password=None)
+        with SSHSession(opts) as session:
+            return dep.status(home, dep.select_targets(head_state(home)[2]), session)
 
     def status(self, *names: str) -> list[dict]:
         with SSHSession(self.opts) as session:
@@ -183,3 +193,40 @@ def test_targets_are_checked_before_any_connection(env):
     assert [h.hostname for h in dep.select_targets(topology, [env.hosts[2].addr,
                                                               env.hosts[0].addr])] == [
         env.hosts[0].addr, env.hosts[2].addr]
+
+
+DEPLOY_PROCESS = """
+import sys
+from pathlib import Path
+from paxoslog import deploy as dep
+from paxoslog.home import Home, head_state
+from paxoslog.ssh import SSHOptions
+from paxoslog.sshpool import SSHSession
+home = Home.from_env()
+opts = SSHOptions(known_hosts=Path(sys.argv[1]), identity_files=(sys.argv[2],), use_agent=False,
+                  ask_password=None)
+with SSHSession(opts) as session:
+    out = dep.deploy(home, dep.select_targets(head_state(home)[2], sys.argv[3:]), session)
+sys.exit(out.error_message() or 0)
+"""
+
+
+def test_deploy_to_twenty_hosts_costs_at_most_two_and_a_half_deploys_to_one(cluster, tmp_path):
+    # Issue 3's speed target, measured like a `paxos deploy` command: a fresh process each time.
+    hosts = cluster.hosts[:20]
+    assert len(hosts) == 20
+    px = make_home(tmp_path / "home", hosts)
+    kh = cluster.known_hosts_copy(tmp_path / "known_hosts")
+
+    def run(targets: list[TestHost]) -> float:
+        for h in targets:
+            wipe(h)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", DEPLOY_PROCESS, str(kh), str(cluster.client_key),
+                        *(h.addr for h in targets)], env=px.env, check=True, timeout=120)
+        return time.perf_counter() - start
+
+    one = min(run(hosts[:1]) for _ in range(2))
+    twenty = min(run(hosts) for _ in range(2))
+    assert twenty / one <= 2.5, (one, twenty)
+    assert {d["status"] for d in Env.status_of(px, kh, cluster)} == {"current"}
