@@ -15,6 +15,7 @@ import os
 import posixpath
 import shlex
 import socket
+import stat
 import sys
 import threading
 import time
@@ -467,6 +468,23 @@ class Connection:
         path = remote_path(path)
         with self._sftp_errors(f"list {path}"):
             return sorted(self.sftp.listdir(path))
+
+    def download_tree(self, path: str, dest: str, first: Sequence[str] = ()) -> None:
+        """Copy the remote folder `path` into the local folder `dest` (created). Entries named
+        in `first` are copied before the others (e.g. a git repository's refs before its
+        objects, so the refs read never name objects that were not copied)."""
+        path = remote_path(path)
+        with self._sftp_errors(f"list {path}"):
+            entries = self.sftp.listdir_attr(path)
+        os.makedirs(dest, exist_ok=True)
+        entries.sort(key=lambda e: (e.filename not in first, e.filename))
+        for entry in entries:
+            src, dst = posixpath.join(path, entry.filename), os.path.join(dest, entry.filename)
+            if stat.S_ISDIR(entry.st_mode or 0):
+                self.download_tree(src, dst)
+            elif stat.S_ISREG(entry.st_mode or 0):
+                with open(dst, "wb") as f:
+                    f.write(self.read_file(src))
 
     def remove(self, path: str, *, missing_ok: bool = True) -> None:
         path = remote_path(path)
