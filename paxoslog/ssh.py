@@ -3,33 +3,43 @@
 Every host is resolved and authenticated on its own: nothing (user, port, ssh-config values,
 passwords) carries over from one host to the next. Host keys are strict: unknown keys are refused
 unless the operator trusts them explicitly, changed keys always. Parallel use of many hosts lives
-in `paxoslog.sshpool`; remote file helpers are methods of `Connection`.
+in `paxoslog.sshpool`; remote file helpers (`paxoslog.sftpfiles`) are methods of `Connection`;
+the errors live in `paxoslog.ssherrors` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import logging
 import os
-import posixpath
 import shlex
 import socket
-import stat
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED
 
-from paxoslog.errors import RemoteError
 from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
+from paxoslog.sftpfiles import RemoteFiles, remote_path
+from paxoslog.ssherrors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    SSHError,
+    SSHTimeout,
+)
+
+# Public names, including the errors and helpers defined in the modules this one builds on.
+__all__ = [
+    "AuthenticationFailed", "ConnectFailed", "Connection", "Endpoint", "HostKeyChanged",
+    "HostKeyUnknown", "HostSpec", "RunResult", "SSHError", "SSHOptions", "SSHTimeout",
+    "connect", "remote_path", "resolve", "tty_confirm", "tty_password",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,41 +47,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_COMMAND_TIMEOUT = 20.0
 DEFAULT_MAX_PARALLEL = 16
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
-
-
-# ---------------------------------------------------------------- errors
-
-
-class SSHError(RemoteError):
-    """A failure reaching or using one host. `reason` is the text after `<host>: ` in per-host
-    error lists; `str()` is the spec's message (some messages name the host themselves)."""
-
-    show_host = False
-
-    def __init__(self, host: str, reason: str) -> None:
-        self.host = host
-        self.reason = reason
-        super().__init__(f"{host}: {reason}" if self.show_host else reason)
-
-
-class HostKeyUnknown(SSHError):
-    show_host = True
-
-
-class HostKeyChanged(SSHError):
-    show_host = True
-
-
-class AuthenticationFailed(SSHError):
-    pass
-
-
-class SSHTimeout(SSHError):
-    pass
-
-
-class ConnectFailed(SSHError):
-    """Refused, unreachable, protocol failure or a connection lost midway."""
 
 
 # ---------------------------------------------------------------- configuration
@@ -120,6 +95,17 @@ def tty_password(prompt: str) -> str | None:
         return getpass.getpass(prompt)
     except (EOFError, OSError):
         return None
+
+
+def tty_confirm(prompt: str) -> bool:
+    """The shell's yes/no question for an unknown host key (§6.1); no terminal means no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(prompt)
+    except (EOFError, OSError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 @dataclass
@@ -319,14 +305,7 @@ class RunResult:
     stderr: bytes
 
 
-def remote_path(path: str) -> str:
-    """SFTP paths are relative to the login directory; accept the spec's `~/x` spelling too."""
-    if path == "~":
-        return "."
-    return path[2:] if path.startswith("~/") else path
-
-
-class Connection:
+class Connection(RemoteFiles):
     """One authenticated connection: remote commands and SFTP, each under the command timeout."""
 
     def __init__(self, endpoint: Endpoint, transport: paramiko.Transport,
@@ -407,147 +386,3 @@ class Connection:
             raise ConnectFailed(self.host, f"connection lost: {e}") from None
         finally:
             chan.close()
-
-    # -- SFTP
-
-    @property
-    def sftp(self) -> paramiko.SFTPClient:
-        with self._lock:
-            if self._sftp is None:
-                with self._sftp_errors("open sftp"):
-                    self._sftp = paramiko.SFTPClient.from_transport(self._transport)
-                    self._sftp.get_channel().settimeout(self.options.command_timeout)
-            return self._sftp
-
-    @contextmanager
-    def _sftp_errors(self, what: str) -> Iterator[None]:
-        """Timeouts and dead connections become SSHError; SFTP status errors (no such file, ...)
-        stay OSError subclasses so callers can tell them apart."""
-        try:
-            yield
-        except TimeoutError:
-            raise SSHTimeout(self.host, f"timeout: sftp {what}") from None
-        except (paramiko.SSHException, EOFError) as e:
-            raise ConnectFailed(self.host, f"connection lost: {e or type(e).__name__}") from None
-        except OSError as e:
-            if not self._transport.is_active():
-                raise ConnectFailed(self.host, "connection lost") from None
-            if e.errno is None and isinstance(e, OSError) and "closed" in str(e).lower():
-                raise ConnectFailed(self.host, f"connection lost: {e}") from None
-            raise
-
-    def read_file(self, path: str) -> bytes:
-        path = remote_path(path)
-        with self._sftp_errors(f"read {path}"), self.sftp.open(path, "rb") as f:
-            f.prefetch()
-            return f.read()
-
-    def sha256(self, path: str) -> str | None:
-        """Hex digest of a remote file, or None when it does not exist."""
-        path = remote_path(path)
-        digest = hashlib.sha256()
-        try:
-            with self._sftp_errors(f"read {path}"), self.sftp.open(path, "rb") as f:
-                f.prefetch()
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-        except FileNotFoundError:
-            return None
-        return digest.hexdigest()
-
-    def exists(self, path: str) -> bool:
-        path = remote_path(path)
-        try:
-            with self._sftp_errors(f"stat {path}"):
-                self.sftp.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def listdir(self, path: str) -> list[str]:
-        path = remote_path(path)
-        with self._sftp_errors(f"list {path}"):
-            return sorted(self.sftp.listdir(path))
-
-    def download_tree(self, path: str, dest: str, first: Sequence[str] = ()) -> None:
-        """Copy the remote folder `path` into the local folder `dest` (created). Entries named
-        in `first` are copied before the others (e.g. a git repository's refs before its
-        objects, so the refs read never name objects that were not copied)."""
-        path = remote_path(path)
-        with self._sftp_errors(f"list {path}"):
-            entries = self.sftp.listdir_attr(path)
-        os.makedirs(dest, exist_ok=True)
-        entries.sort(key=lambda e: (e.filename not in first, e.filename))
-        for entry in entries:
-            src, dst = posixpath.join(path, entry.filename), os.path.join(dest, entry.filename)
-            if stat.S_ISDIR(entry.st_mode or 0):
-                self.download_tree(src, dst)
-            elif stat.S_ISREG(entry.st_mode or 0):
-                with open(dst, "wb") as f:
-                    f.write(self.read_file(src))
-
-    def remove(self, path: str, *, missing_ok: bool = True) -> None:
-        path = remote_path(path)
-        try:
-            with self._sftp_errors(f"remove {path}"):
-                self.sftp.remove(path)
-        except FileNotFoundError:
-            if not missing_ok:
-                raise
-
-    def mkdir_p(self, path: str, mode: int = 0o755) -> None:
-        path = remote_path(path)
-        parts = [p for p in path.split("/") if p and p != "."]
-        cur = "/" if path.startswith("/") else ""
-        with self._sftp_errors(f"mkdir {path}"):
-            for part in parts:
-                cur = posixpath.join(cur, part) if cur else part
-                try:
-                    self.sftp.stat(cur)
-                    continue
-                except FileNotFoundError:
-                    pass
-                try:
-                    self.sftp.mkdir(cur, mode)
-                except OSError:
-                    self.sftp.stat(cur)  # created meanwhile by someone else: fine
-
-    def write_atomic(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Readers see the old content or the new, never a part: write a temporary file in the
-        same directory, fsync it, then posix-rename it over the target (§6.7 step 5)."""
-        path = remote_path(path)
-        directory, name = posixpath.split(path)
-        tmp = posixpath.join(directory, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
-        sftp = self.sftp
-        with self._sftp_errors(f"write {path}"):
-            try:
-                with sftp.open(tmp, "wb") as f:
-                    f.set_pipelined(True)
-                    f.write(data)
-                    f.flush()
-                    f.chmod(mode)
-                    self._fsync(sftp, f)
-                sftp.posix_rename(tmp, path)
-            except BaseException:
-                if self._transport.is_active():
-                    try:
-                        sftp.remove(tmp)
-                    except Exception:  # best effort; the original error matters more
-                        pass
-                raise
-
-    def _fsync(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
-        # paramiko's SFTPFile has no fsync: send OpenSSH's extension ourselves. A server without
-        # it gets a remote `sync` instead, which flushes everything (slower, same guarantee).
-        if self._fsync_supported:
-            try:
-                sftp._request(CMD_EXTENDED, "fsync@openssh.com", f.handle)
-                return
-            except OSError as e:
-                if self._transport.is_active() and "unsupported" in str(e).lower():
-                    self._fsync_supported = False
-                else:
-                    raise
-        result = self.run(["sync"])
-        if result.code != 0:
-            raise ConnectFailed(self.host, "remote sync failed")

@@ -360,3 +360,50 @@ def test_ssh_errors_are_paxos_errors(cluster, opts):
         connect(HostSpec(cluster.addrs[6], "paxos"), opts)
     assert isinstance(err.value, PaxosError) and err.value.exit_code == 1
     assert err.value.message == "cannot connect: Connection refused"
+
+
+PROMPTS_ON_A_TERMINAL = """
+import sys
+from pathlib import Path
+from paxoslog.ssh import HostSpec, SSHError, SSHOptions, connect, tty_confirm
+kh, key, addr = sys.argv[1:4]
+opts = SSHOptions(known_hosts=Path(kh), identity_files=(key,), use_agent=False,
+                  confirm_new_host=tty_confirm)
+with connect(HostSpec(addr, "paxos"), opts) as conn:
+    print("RESULT", conn.run(["id", "-un"]).stdout.decode().strip())
+opts = SSHOptions(known_hosts=Path(kh), identity_files=(), use_agent=False)
+for _ in range(2):
+    try:
+        connect(HostSpec(addr, "paxos"), opts)
+    except SSHError as e:
+        print("ERROR", e)
+"""
+
+
+def test_prompts_on_a_terminal(cluster, tmp_path):
+    import sys
+
+    import pexpect
+
+    host = cluster.hosts[5]
+    kh = tmp_path / "known_hosts"
+    child = pexpect.spawn(sys.executable, ["-c", PROMPTS_ON_A_TERMINAL, str(kh),
+                                           str(cluster.client_key), host.addr],
+                          timeout=20, encoding="utf-8")
+    try:
+        child.expect_exact(f"The authenticity of host '{host.addr}' can't be established. "
+                           f"ED25519 key fingerprint is {fp_of(host.host_key_pub)}. "
+                           "Trust it? [y/N] ")
+        child.sendline("y")
+        child.expect_exact("RESULT paxos")
+        child.expect_exact(f"[paxos@{host.addr}] Login password for 'paxos': ")
+        child.sendline("secret-never-echoed")
+        child.expect_exact(f"ERROR authentication failed for paxos@{host.addr}")
+        assert "secret" not in child.before  # not echoed
+        # asked once per host per process: the second attempt fails without a prompt
+        child.expect_exact(f"ERROR authentication failed for paxos@{host.addr}")
+        child.expect(pexpect.EOF)
+        assert "Login password" not in child.before
+    finally:
+        child.close(force=True)
+    assert kh.read_text().startswith(f"{host.addr} ssh-ed25519 ")
