@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git_head
+from conftest import etc_snapshot, git_head
 
 from paxoslog import deploy as dep
 from paxoslog.errors import NotFound
@@ -173,3 +174,18 @@ def test_deploy_to_twenty_hosts_costs_at_most_two_and_a_half_deploys_to_one(clus
     twenty = min(run(hosts) for _ in range(2))
     assert twenty / one <= 2.5, (one, twenty)
     assert {d["status"] for d in Env.status_of(px, kh, cluster)} == {"current"}
+
+
+def test_a_local_host_is_deployed_through_the_file_system(env):
+    # rule (L): 127.0.0.1 with the login user is this machine; nothing listens on its port 22,
+    # so any SSH attempt would fail the test
+    env.px.ok("register", "host", "--user", getpass.getuser(), "127.0.0.1")
+    before = etc_snapshot(env.px.home)
+    assert env.deploy("127.0.0.1").errors == {}
+    stamp = yaml.safe_load((env.px.home / "etc/DEPLOYED").read_text())
+    assert (stamp["commit"], stamp["rev"]) == (git_head(env.px.home), 5)
+    after = etc_snapshot(env.px.home)
+    assert {k: v for k, v in after.items() if k != "etc/DEPLOYED"} == before
+    assert env.status("127.0.0.1")[0]["status"] == "current"
+    assert env.dry_run("127.0.0.1").docs == [{"hostname": "127.0.0.1", "deployed": 5,
+                                              "changes": []}]
