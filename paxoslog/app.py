@@ -7,15 +7,15 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import reports
-from .decide import Command, decide
 from .errors import ConcurrencyError, PaxosError
-from .events import apply
 from .home import Home, head_state, read_head_ref, write_cache, write_etc
-from .model import Topology
-from .render import render
+
+if TYPE_CHECKING:  # the pure core is imported only by commands that change something
+    from .decide import Command
+    from .model import Topology
 
 MAX_ATTEMPTS = 10
 _INFRA_KEYS = {"verb", "object", "command", "output", "version", "verbose", "debug",
@@ -59,6 +59,8 @@ def execute(session: Session, ns: Any, message: str) -> int:
     session.output = getattr(ns, "output", None) or "yaml"
     handler = _HANDLERS.get(ns.command)
     if handler is None:
+        from .decide import Command
+
         return _change(session, Command(ns.command, _opts(ns)), message)
     return handler(session, ns, message)
 
@@ -96,7 +98,10 @@ def append(session: Session, command: Command, message: str,
     Runtime facts are gathered once: a retry re-validates against the new head with the same
     facts (§5.1), so a concurrent writer can only turn success into a validation error.
     """
+    from .decide import decide
+    from .events import apply
     from .facts import gather
+    from .render import render
 
     log = session.log
     who = author()
@@ -126,6 +131,7 @@ def publish(session: Session, sha: bytes, rev: int, topology: Topology,
             files: dict[str, bytes]) -> None:
     """Make etc/ and the snapshot cache equal HEAD, under the lock (§5.2)."""
     from .fsutil import locked
+    from .render import render
 
     home = session.home
     with locked(home.lock):

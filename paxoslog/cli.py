@@ -45,6 +45,8 @@ def command_text(words: list[str]) -> str:
 
 
 def configure_logging(verbose: int, debug_file: str | None) -> None:
+    if not verbose and not debug_file:
+        return  # warnings are written directly; importing logging costs start-up time
     import logging
 
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     globals_, rest = split_global(argv)
     from .grammar import build
 
-    parser = build()
+    parser = build(only=rest[0] if rest else None)
     try:
         if rest:
             from .app import Session

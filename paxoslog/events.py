@@ -28,7 +28,7 @@ from .model import (
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
     type: str
     data: dict[str, Any]

@@ -19,6 +19,7 @@ from dulwich.repo import Repo
 from . import fsutil
 from .errors import LogError
 from .events import Event, decode, encode
+from .fastread import ObjectReader, commit_links
 from .model import EMPTY, Topology
 from .render import CONF_PATH, parse_conf
 
@@ -121,16 +122,36 @@ class EventLog:
         except LogError as exc:
             raise LogError(f"commit {sha.decode()[:12]}: {exc.message}") from None
 
-    def history(self, head: bytes | None = None) -> list[bytes]:
-        """Commit ids from the first to `head` (default HEAD); the history is linear."""
+    def reader(self) -> ObjectReader:
+        """A fast reader for whole-history scans; cheap to make, reflects the store as of now."""
+        return ObjectReader(self.repo.object_store.path, self.repo.object_store)
+
+    def chain(self, head: bytes | None = None) -> list[tuple[bytes, bytes]]:
+        """(commit id, tree id) from the first commit to `head` (default HEAD)."""
         sha = self.head() if head is None else head
-        out = []
-        while sha is not None:
-            out.append(sha)
-            parents = self.commit(sha).parents
-            sha = parents[0] if parents else None
+        if sha is None:
+            return []
+        reader, out = self.reader(), []
+        try:
+            while sha is not None:
+                kind, raw = reader.get(sha)
+                if kind != b"commit":
+                    raise LogError(f"object {sha.decode()[:12]} is not a commit")
+                tree, parent = commit_links(raw)
+                out.append((sha, tree))
+                sha = parent
+        except LogError:
+            raise
+        except Exception as exc:
+            raise LogError(f"commit {sha.decode()[:12]} is unreadable ({exc})") from None
+        finally:
+            reader.close()
         out.reverse()
         return out
+
+    def history(self, head: bytes | None = None) -> list[bytes]:
+        """Commit ids from the first to `head` (default HEAD); the history is linear."""
+        return [sha for sha, _ in self.chain(head)]
 
     def walk_back(self, head: bytes | None = None) -> Iterator[Commit]:
         sha = self.head() if head is None else head

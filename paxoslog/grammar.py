@@ -91,13 +91,25 @@ def _pair_options(p: argparse.ArgumentParser) -> None:
                    help="port the proxy listens on (default 11211)")
 
 
+class _Ignore:
+    """Stands in for the parsers of verbs a one-shot command does not use."""
+
+    def add_parser(self, *args: Any, **kwargs: Any) -> _Ignore:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
 def _object(sub: Any, verb: str, obj: str, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(obj, help=help_text, description=help_text)
     p.set_defaults(command=f"{verb} {obj}")
     return p
 
 
-def build(prog: str = "paxos") -> Parser:
+def build(prog: str = "paxos", only: str | None = None) -> Parser:
+    """The whole grammar, or with `only` the options of that verb alone (the other verbs stay
+    as names): building ~30 argparse parsers is a visible part of a one-shot command's time."""
     top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.")
     top.add_argument("--version", action="store_true", help="print the version and exit")
     top.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml",
@@ -112,8 +124,9 @@ def build(prog: str = "paxos") -> Parser:
 
     def verb(name: str, help_text: str) -> Any:
         p = verbs.add_parser(name, help=help_text, description=help_text)
-        return p.add_subparsers(dest="object", metavar="OBJECT", required=True,
-                                parser_class=Parser)
+        sub = p.add_subparsers(dest="object", metavar="OBJECT", required=True,
+                               parser_class=Parser)
+        return sub if only in (None, name) else _Ignore()
 
     reg = verb("register", "add a host, cell, memcache instance or pair")
     p = _object(reg, "register", "host", "register a host")

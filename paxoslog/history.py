@@ -5,14 +5,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .decide import Command
 from .errors import LogError
 from .events import apply, decode
+from .fastread import tree_entries
 from .gitlog import EVENT_PATH, EventLog, iso_time
 from .model import EMPTY, Topology
-from .render import CONF_PATH, render
+from .render import CELL_DIR, CONF_PATH, render
 from .revisions import Rev
+
+CELL_PREFIX = CELL_DIR + "/"
 
 
 def log_docs(log: EventLog, head_rev: int, max_count: int | None, reverse: bool) -> list[dict]:
@@ -110,48 +114,118 @@ class Verification:
 
 
 def verify(log: EventLog) -> Verification:
-    """Fold every event from nothing and compare each step with the files its commit stores.
-
-    Compares git blob ids rather than contents, so no stored blob but the events is read.
-    """
+    """Fold every event from nothing and check that each commit stores exactly the files that
+    fold renders. Compares tree ids computed from the rendering with the stored ones, so only
+    the commit, its root tree and its event are read per commit."""
     result = Verification()
     topology = EMPTY
-    trees: dict[bytes, dict[str, bytes]] = {}
-    store = log.repo.object_store if log.exists() else None
-    for number, sha in enumerate(log.history(), 1):
-        result.head, result.commit = number, sha.decode()
-        where = f"rev {number} (commit {sha.decode()[:12]})"
-        try:
-            commit = log.commit(sha)
-            ids = _tree_ids(store, commit.tree, "", trees)
-            event_id = ids.pop(EVENT_PATH, None)
-            if event_id is None:
-                raise LogError("holds no event")
-            event, stored_rev = decode(store[event_id].data)
-            if stored_rev != number:
-                raise LogError(f"event records rev {stored_rev}, expected {number}")
-            topology = apply(topology, event)
-        except LogError as exc:
-            result.problems.append(f"{where}: {exc.message}")
-            return result
-        except Exception as exc:  # a damaged object store: report it, never a traceback
-            result.problems.append(f"{where}: unreadable ({exc.__class__.__name__}: {exc})")
-            return result
-        files = render(topology)
-        expected = {path: _blob_id(data) for path, data in files.items()}
-        if expected != ids:
-            for path in sorted(set(expected) | set(ids)):
-                if expected.get(path) != ids.get(path):
-                    state = ("missing" if path not in ids else
-                             "unexpected" if path not in expected else "differs")
-                    result.problems.append(f"{where}: {path} {state}")
-            return result
-        result.files = files
-    result.topology = topology
+    if not log.exists():
+        return result
+    chain = log.chain()
+    reader = log.reader()
+    try:
+        for number, (sha, tree_id) in enumerate(chain, 1):
+            result.head, result.commit = number, sha.decode()
+            where = f"rev {number} (commit {sha.decode()[:12]})"
+            try:
+                root = tree_entries(reader.get(tree_id)[1])
+                entry = root.get(EVENT_PATH.encode())
+                if entry is None:
+                    raise LogError("holds no event")
+                event, stored_rev = decode(reader.get(entry[1])[1])
+                if stored_rev != number:
+                    raise LogError(f"event records rev {stored_rev}, expected {number}")
+                topology = apply(topology, event)
+                files = render(topology)
+                if snapshot_tree_id(entry[1], files) != tree_id:
+                    result.problems += _differences(log, tree_id, files, where)
+            except LogError as exc:
+                result.problems.append(f"{where}: {exc.message}")
+            except Exception as exc:  # a damaged object store: report it, never a traceback
+                result.problems.append(f"{where}: unreadable ({exc.__class__.__name__}: {exc})")
+            if result.problems:
+                return result
+    finally:
+        reader.close()
+    result.topology, result.files = topology, render(topology)
     return result
 
 
+def _differences(log: EventLog, tree_id: bytes, files: dict[str, bytes], where: str) -> list[str]:
+    stored = _tree_ids(log.repo.object_store, tree_id, "", {})
+    stored.pop(EVENT_PATH, None)
+    expected = _blob_ids(files)
+    out = []
+    for path in sorted(set(expected) | set(stored)):
+        if expected.get(path) != stored.get(path):
+            state = ("missing" if path not in stored else
+                     "unexpected" if path not in expected else "differs")
+            out.append(f"{where}: {path} {state}")
+    return out or [f"{where}: tree differs from the rendering"]
+
+
+def _blob_ids(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {path: _blob_id(data) for path, data in files.items()}
+
+
+def snapshot_tree_id(event_blob: bytes, files: dict[str, bytes]) -> bytes:
+    """The tree id of a commit holding this event and these rendered files (the layout
+    `render` produces), computed without building tree objects."""
+    if any(not (p == CONF_PATH or p.startswith(CELL_PREFIX)) for p in files):
+        return _tree_id({EVENT_PATH: event_blob, **_blob_ids(files)})
+    cells = tuple((p[len(CELL_PREFIX):], _blob_id(d)) for p, d in files.items() if p != CONF_PATH)
+    etc = b""
+    if cells:
+        etc = b"40000 cell\0" + bytes.fromhex(_leaf_tree_id(cells).decode())
+    etc += b"100644 paxos_memcache.conf\0" + bytes.fromhex(_blob_id(files[CONF_PATH]).decode())
+    root = (b"40000 etc\0" + bytes.fromhex(_object_id(b"tree", etc).decode())
+            + b"100644 event.msgpack\0" + bytes.fromhex(event_blob.decode()))
+    return _object_id(b"tree", root)
+
+
+def _tree_id(blobs: dict[str, bytes]) -> bytes:
+    """The git tree id of files given as path -> blob id, as dulwich would write it."""
+    root: dict = {}
+    for path, blob in blobs.items():
+        node = root
+        *dirs, name = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = blob
+    return _node_id(root)
+
+
+def _node_id(node: dict) -> bytes:
+    files = tuple(sorted((k, v) for k, v in node.items() if not isinstance(v, dict)))
+    if len(files) == len(node):
+        return _leaf_tree_id(files)
+    entries = [(name.encode(), b"100644 " + name.encode(), sha) for name, sha in files]
+    entries += [(name.encode() + b"/", b"40000 " + name.encode(), _node_id(sub))
+                for name, sub in node.items() if isinstance(sub, dict)]
+    entries.sort()
+    body = b"".join(head + b"\0" + bytes.fromhex(sha.decode()) for _, head, sha in entries)
+    return _object_id(b"tree", body)
+
+
+@lru_cache(maxsize=4096)
+def _leaf_tree_id(items: tuple[tuple[str, bytes], ...]) -> bytes:
+    """A tree of files only (etc/cell): mostly unchanged from one commit to the next."""
+    body = b"".join(b"100644 " + name.encode() + b"\0" + bytes.fromhex(sha.decode())
+                    for name, sha in items)
+    return _object_id(b"tree", body)
+
+
+def _object_id(kind: bytes, body: bytes) -> bytes:
+    return hashlib.sha1(kind + b" %d\0" % len(body) + body).hexdigest().encode()
+
+
+@lru_cache(maxsize=1024)
+def _blob_id(data: bytes) -> bytes:
+    return _object_id(b"blob", data)
+
+
 def _tree_ids(store, tree_id: bytes, prefix: str, cache: dict) -> dict[str, bytes]:
+    """path -> blob id of every file under a stored tree (only to explain a mismatch)."""
     cached = cache.get(tree_id)
     if cached is None:
         cached = {}
@@ -164,7 +238,3 @@ def _tree_ids(store, tree_id: bytes, prefix: str, cache: dict) -> dict[str, byte
                 cached[name] = entry.sha
         cache[tree_id] = cached
     return {prefix + k: v for k, v in cached.items()}
-
-
-def _blob_id(data: bytes) -> bytes:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest().encode()

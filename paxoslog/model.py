@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_USER = "paxos"
@@ -12,7 +12,7 @@ DEFAULT_PORT = 11211
 MEMCACHE_OPTIONS = ("max_cache_item", "checksum", "checksum_interval", "expire_interval", "worker")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Host:
     hostname: str
     user: str | None = DEFAULT_USER
@@ -21,7 +21,7 @@ class Host:
     use_ssh_config: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Server:
     no: int
     uaddr: str
@@ -38,13 +38,13 @@ class Server:
         return (self.taddr, self.tport)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Cell:
     name: str
     servers: tuple[Server, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Pair:
     """A client endpoint (where the proxy listens) and a server endpoint (memcached), as typed."""
 
@@ -60,7 +60,7 @@ class Pair:
         return (self.shost, DEFAULT_PORT if self.sport is None else self.sport)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Memcache:
     id: int
     css: str
@@ -73,7 +73,7 @@ class Memcache:
     pairs: tuple[Pair, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Topology:
     hosts: tuple[Host, ...] = ()
     cells: tuple[Cell, ...] = ()
@@ -102,7 +102,12 @@ class Topology:
         return table
 
     def with_(self, **changes: Any) -> Topology:
-        return replace(self, _index=None, **changes)
+        # Direct construction: dataclasses.replace is measurably slow in a 100,000-event replay.
+        return Topology(
+            changes.get("hosts", self.hosts), changes.get("cells", self.cells),
+            changes.get("memcaches", self.memcaches),
+            changes.get("next_memcache_id", self.next_memcache_id),
+        )
 
 
 EMPTY = Topology()

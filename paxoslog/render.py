@@ -6,10 +6,11 @@ files doubles as a snapshot of the topology: reading HEAD never needs a replay.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .errors import LogError
-from .model import Cell, Topology, from_plain
+from .model import Cell, Host, Memcache, Topology, from_plain
 from .yamlfmt import dq
 
 CONF_PATH = "etc/paxos_memcache.conf"
@@ -23,12 +24,14 @@ def cell_path(name: str) -> str:
 
 def render(topology: Topology) -> dict[str, bytes]:
     """Every rendered file, keyed by path relative to $PAXOS_HOME, in diff order."""
-    files = {CONF_PATH: render_conf(topology)}
-    for cell in sorted(topology.cells, key=lambda c: c.name):
-        files[cell_path(cell.name)] = render_cell(cell)
-    return files
+    return {CONF_PATH: render_conf(topology), **_block(topology.cells, _cell_files)}
 
 
+def _cell_files(cells: tuple[Cell, ...]) -> dict[str, bytes]:
+    return {cell_path(c.name): render_cell(c) for c in sorted(cells, key=lambda c: c.name)}
+
+
+@lru_cache(maxsize=1024)
 def render_cell(cell: Cell) -> bytes:
     return "".join(
         f"{s.no} {s.uaddr} {s.uport} {s.taddr} {s.tport}\n" for s in cell.servers
@@ -53,48 +56,93 @@ def _list(values: tuple | list) -> str:
 
 
 def render_conf(t: Topology) -> bytes:
-    out = [f"version: {CONF_VERSION}", "hosts:" + ("" if t.hosts else " []")]
-    for h in t.hosts:
-        out += [
-            f"  - hostname: {_v(h.hostname)}",
-            f"    user: {_v(h.user)}",
-            f"    port: {_v(h.port)}",
-            f"    groups: {_list(h.groups)}",
-            f"    use_ssh_config: {_v(h.use_ssh_config)}",
-        ]
-    out.append("cells:" + ("" if t.cells else " []"))
-    for c in t.cells:
-        out += [f"  - name: {_v(c.name)}", "    servers:"]
-        for s in c.servers:
-            out += [
-                f"      - number: {s.no}",
-                f"        udp_address: {_v(s.uaddr)}",
-                f"        udp_port: {s.uport}",
-                f"        tcp_address: {_v(s.taddr)}",
-                f"        tcp_port: {s.tport}",
-            ]
-    out.append("memcaches:" + ("" if t.memcaches else " []"))
-    for m in t.memcaches:
-        out += [
-            f"  - id: {m.id}",
-            f"    css: {_v(m.css)}",
-            f"    name_space: {_v(m.name_space)}",
-            f"    max_cache_item: {_v(m.max_cache_item)}",
-            f"    checksum: {_v(m.checksum)}",
-            f"    checksum_interval: {_v(m.checksum_interval)}",
-            f"    expire_interval: {_v(m.expire_interval)}",
-            f"    worker: {_v(m.worker)}",
-            "    pairs:" + ("" if m.pairs else " []"),
-        ]
-        for p in m.pairs:
-            out += [
-                f"      - server_address: {_v(p.shost)}",
-                f"        server_port: {_v(p.sport)}",
-                f"        client_address: {_v(p.chost)}",
-                f"        client_port: {_v(p.cport)}",
-            ]
-    out.append(f"next_memcache_id: {t.next_memcache_id}")
-    return ("\n".join(out) + "\n").encode()
+    # Blocks are memoized per (immutable) host, cell and memcache: a replay renders every
+    # commit, and most events change one block of many.
+    return (
+        f"version: {CONF_VERSION}\n"
+        + _section("hosts", t.hosts, _host_block)
+        + _section("cells", t.cells, _cell_block)
+        + _section("memcaches", t.memcaches, _memcache_block)
+        + f"next_memcache_id: {t.next_memcache_id}\n"
+    ).encode()
+
+
+def _section(key: str, items: tuple, fn) -> str:
+    # An event changes one section at most; the others are the very same tuple as before.
+    return _block(items, _SECTIONS[key])
+
+
+def _section_of(key: str, fn):
+    def render_section(items: tuple) -> str:
+        return (f"{key}:\n" if items else f"{key}: []\n") + "".join(_block(i, fn) for i in items)
+
+    return render_section
+
+
+_BLOCKS: dict[tuple[object, int], tuple[object, str]] = {}
+
+
+def _block(obj: object, fn) -> str:
+    # Keyed by identity: hashing a dataclass walks all its fields, identity is free. The cache
+    # holds the object, so its id cannot be reused while the entry lives.
+    key = (fn, id(obj))  # () is one object shared by every empty section
+    hit = _BLOCKS.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    if len(_BLOCKS) > 20000:
+        _BLOCKS.clear()
+    text = fn(obj)
+    _BLOCKS[key] = (obj, text)
+    return text
+
+
+def _host_block(h: Host) -> str:
+    return (
+        f"  - hostname: {_v(h.hostname)}\n"
+        f"    user: {_v(h.user)}\n"
+        f"    port: {_v(h.port)}\n"
+        f"    groups: {_list(h.groups)}\n"
+        f"    use_ssh_config: {_v(h.use_ssh_config)}\n"
+    )
+
+
+def _cell_block(c: Cell) -> str:
+    out = [f"  - name: {_v(c.name)}\n", "    servers:\n"]
+    for s in c.servers:
+        out.append(
+            f"      - number: {s.no}\n"
+            f"        udp_address: {_v(s.uaddr)}\n"
+            f"        udp_port: {s.uport}\n"
+            f"        tcp_address: {_v(s.taddr)}\n"
+            f"        tcp_port: {s.tport}\n"
+        )
+    return "".join(out)
+
+
+def _memcache_block(m: Memcache) -> str:
+    out = [
+        f"  - id: {m.id}\n"
+        f"    css: {_v(m.css)}\n"
+        f"    name_space: {_v(m.name_space)}\n"
+        f"    max_cache_item: {_v(m.max_cache_item)}\n"
+        f"    checksum: {_v(m.checksum)}\n"
+        f"    checksum_interval: {_v(m.checksum_interval)}\n"
+        f"    expire_interval: {_v(m.expire_interval)}\n"
+        f"    worker: {_v(m.worker)}\n"
+        f"    pairs:{'' if m.pairs else ' []'}\n"
+    ]
+    for p in m.pairs:
+        out.append(
+            f"      - server_address: {_v(p.shost)}\n"
+            f"        server_port: {_v(p.sport)}\n"
+            f"        client_address: {_v(p.chost)}\n"
+            f"        client_port: {_v(p.cport)}\n"
+        )
+    return "".join(out)
+
+
+_SECTIONS = {key: _section_of(key, fn) for key, fn in (
+    ("hosts", _host_block), ("cells", _cell_block), ("memcaches", _memcache_block))}
 
 
 def parse_conf(text: bytes) -> Topology:

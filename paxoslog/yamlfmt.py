@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 # PyYAML's implicit resolvers (YAML 1.1): a plain scalar matching one of these would not load
 # back as the same string, so it must be quoted.
-_IMPLICIT = re.compile(
-    r"""^(?:
+_IMPLICIT_RE = r"""^(?:
       yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     | ~|null|Null|NULL|<<|=
     | [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
@@ -24,20 +24,27 @@ _IMPLICIT = re.compile(
     | [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*)
     | [-+]?0x[0-9a-fA-F_]+ | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
     | [0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?.*
-    )$""",
-    re.X,
-)
-_PLAIN_CHARS = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./+-]*\Z")
+    )$"""
+_PLAIN_CHARS_RE = r"[A-Za-z0-9_/][A-Za-z0-9_./+-]*\Z"
 
 
-_NON_PRINTABLE = re.compile("[^\\x09\\x0a\\x0d\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff]")
+@cache
+def _regexes() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    # Compiled on first use: one-shot commands that print no plain scalar never pay for them.
+    return (re.compile(_IMPLICIT_RE, re.X), re.compile(_PLAIN_CHARS_RE),
+            re.compile(_NON_PRINTABLE_RE))
+
+
+_NON_PRINTABLE_RE = ("[^\\x09\\x0a\\x0d\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff]")
 
 
 def dq(text: str) -> str:
     """Double-quoted with JSON escaping (a JSON string is a valid YAML one), plus escapes for
     the characters YAML refuses or folds when read raw (DEL, C1 controls, NEL, U+2028...)."""
     quoted = json.dumps(text, ensure_ascii=False)
-    return _NON_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    if text.isascii() and text.isprintable():
+        return quoted  # the common case, without compiling the regexes
+    return _regexes()[2].sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def sq(text: str) -> str:
@@ -46,7 +53,8 @@ def sq(text: str) -> str:
 
 def plain(text: str) -> str:
     """Plain when YAML reads it back as the same string, else double-quoted."""
-    if _PLAIN_CHARS.match(text) and not _IMPLICIT.match(text):
+    implicit, plain_chars, _ = _regexes()
+    if plain_chars.match(text) and not implicit.match(text):
         return text
     return dq(text)
 

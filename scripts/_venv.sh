@@ -9,6 +9,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+    # compat mode: a plain .pth path entry; the default import-hook finder costs start-up time
+    "$VENV/bin/pip" install -q --disable-pip-version-check --config-settings editable_mode=compat \
+        -e "$ROOT${EXTRAS:+[$EXTRAS]}"
     touch "$stamp"
 fi

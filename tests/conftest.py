@@ -120,15 +120,24 @@ def seeded_copy(tmp_path: Path, seeded_template: Path) -> Paxos:
     return Paxos(home)
 
 
-def refuse(px: Paxos, *args: str, message: str | None = None, code: int = 1) -> None:
-    """Run a command that must be refused: exit code, stderr message, nothing appended/changed.
+class Outcome:
+    """One command run with the log head and `$PAXOS_HOME/etc` observed around it."""
 
-    code 1: the last stderr line is exactly `message` (bare, one-shot mode), stdout empty.
-    code 2: a usage error; stderr has a `... error: ...` line (and `message` in it, if given).
+    def __init__(self, px: Paxos, *args: str) -> None:
+        self.args = args
+        self.head, self.etc = git_head(px.home), etc_snapshot(px.home)
+        self.proc = px(*args)
+        self.head_after, self.etc_after = git_head(px.home), etc_snapshot(px.home)
+
+
+def check_refused(out: Outcome, message: str | None = None, code: int = 1) -> None:
+    """A refused command: exit code, stderr message, empty stdout, nothing appended/changed.
+
+    code 1: the last stderr line is exactly `message` (bare, one-shot mode).
+    code 2: a usage error; stderr has a `... error: ...` line (containing `message`, if given).
     """
-    head, etc = git_head(px.home), etc_snapshot(px.home)
-    proc = px(*args)
-    detail = (args, proc.returncode, proc.stdout, proc.stderr)
+    proc = out.proc
+    detail = (out.args, proc.returncode, proc.stdout, proc.stderr)
     assert proc.returncode == code, detail
     assert "Traceback" not in proc.stderr, detail
     assert proc.stdout == "", detail
@@ -141,8 +150,36 @@ def refuse(px: Paxos, *args: str, message: str | None = None, code: int = 1) -> 
             assert message in errors[-1], detail
     else:
         assert lines[-1] == message, detail
-    assert git_head(px.home) == head, ("event appended", detail)
-    assert etc_snapshot(px.home) == etc, ("etc changed", detail)
+    assert out.head_after == out.head, ("event appended", detail)
+    assert out.etc_after == out.etc, ("etc changed", detail)
+
+
+def refuse(px: Paxos, *args: str, message: str | None = None, code: int = 1) -> None:
+    """Run a command that must be refused and check it with `check_refused`."""
+    check_refused(Outcome(px, *args), message, code)
+
+
+def run_concurrently(template: Path, dest: Path, commands: list[list[str]],
+                     workers: int = 4) -> list[Outcome]:
+    """Run commands on `workers` private copies of `template`, each copy sequentially.
+
+    Every outcome's before/after observation is exact (one command at a time per copy).
+    """
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: list[Outcome | None] = [None] * len(commands)
+
+    def work(w: int) -> None:
+        home = dest / f"worker{w}"
+        shutil.copytree(template, home, symlinks=True)
+        px = Paxos(home)
+        for i in range(w, len(commands), workers):
+            results[i] = Outcome(px, *commands[i])
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
+    return results  # type: ignore[return-value]
 
 
 @pytest.fixture
