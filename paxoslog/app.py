@@ -161,38 +161,39 @@ def _topology(session: Session, ns: Any) -> Topology:
     return topology_at(session.log, resolve(session.log, at))
 
 
-def _show_host(session: Session, ns: Any, message: str) -> int:
+def _hosts(session: Session, ns: Any) -> list:
     from .rules import parse_groups
 
-    hosts = reports.select_hosts(_topology(session, ns), getattr(ns, "hostname", None),
-                                 ns.user, ns.port, parse_groups(ns.group))
-    if ns.command == "list host":
-        session.write(reports.list_output([h.hostname for h in hosts], session.as_json))
-    else:
-        docs = [reports.host_doc(h) for h in hosts]
-        session.write(reports.render_docs(docs, reports.host_yaml, session.as_json))
-    return 0
+    return reports.select_hosts(_topology(session, ns), getattr(ns, "hostname", None),
+                                ns.user, ns.port, parse_groups(ns.group))
 
 
-def _show_css(session: Session, ns: Any, message: str) -> int:
+def _cells(session: Session, ns: Any) -> list:
     name = getattr(ns, "name", None)
-    cells = [c for c in _topology(session, ns).cells if name is None or c.name == name]
-    if ns.command == "list css":
-        session.write(reports.list_output([c.name for c in cells], session.as_json))
-    else:
-        docs = [reports.css_doc(c) for c in cells]
-        session.write(reports.render_docs(docs, reports.css_yaml, session.as_json))
-    return 0
+    return [c for c in _topology(session, ns).cells if name is None or c.name == name]
 
 
-def _show_memcache(session: Session, ns: Any, message: str) -> int:
-    mcs = reports.select_memcaches(_topology(session, ns), getattr(ns, "id", None),
-                                   getattr(ns, "css", None), getattr(ns, "name_space", None))
-    if ns.command == "list memcache":
-        session.write(reports.list_output([m.id for m in mcs], session.as_json))
+def _memcaches(session: Session, ns: Any) -> list:
+    return reports.select_memcaches(_topology(session, ns), getattr(ns, "id", None),
+                                    getattr(ns, "css", None), getattr(ns, "name_space", None))
+
+
+# object -> (selection, key for `list`, document, YAML printer)
+_REPORTS = {
+    "host": (_hosts, lambda h: h.hostname, reports.host_doc, reports.host_yaml),
+    "css": (_cells, lambda c: c.name, reports.css_doc, reports.css_yaml),
+    "memcache": (_memcaches, lambda m: m.id, reports.memcache_doc, reports.memcache_yaml),
+}
+
+
+def _show(session: Session, ns: Any, message: str) -> int:
+    verb, obj = ns.command.split()
+    select, key, doc, yaml_doc = _REPORTS[obj]
+    items = select(session, ns)
+    if verb == "list":
+        session.write(reports.list_output([key(i) for i in items], session.as_json))
     else:
-        docs = [reports.memcache_doc(m) for m in mcs]
-        session.write(reports.render_docs(docs, reports.memcache_yaml, session.as_json))
+        session.write(reports.render_docs([doc(i) for i in items], yaml_doc, session.as_json))
     return 0
 
 
@@ -206,9 +207,7 @@ def _history_handler(name: str):
 
 
 _HANDLERS = {
-    "show host": _show_host, "list host": _show_host,
-    "show css": _show_css, "list css": _show_css,
-    "show memcache": _show_memcache, "list memcache": _show_memcache,
+    **{f"{verb} {obj}": _show for verb in ("show", "list") for obj in _REPORTS},
     **{name: _history_handler(name) for name in
        ("log", "diff", "undo", "revert", "verify", "replay")},
 }

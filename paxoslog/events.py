@@ -34,14 +34,12 @@ class Event:
     data: dict[str, Any]
 
 
-def encode(event: Event, rev: int) -> bytes:
-    return msgpack.packb(
-        {"v": SCHEMA_VERSION, "type": event.type, "rev": rev, "data": event.data},
-        use_bin_type=True,
-    )
+def encode(event: Event) -> bytes:
+    return msgpack.packb({"v": SCHEMA_VERSION, "type": event.type, "data": event.data},
+                         use_bin_type=True)
 
 
-def decode(blob: bytes) -> tuple[Event, int | None]:
+def decode(blob: bytes) -> Event:
     """Decode an event blob; raise `LogError` (never anything else) when it is not one."""
     try:
         raw = msgpack.unpackb(blob, raw=False, strict_map_key=False)
@@ -53,7 +51,7 @@ def decode(blob: bytes) -> tuple[Event, int | None]:
         raise LogError(f"unknown event version {raw['v']!r}")
     if raw.get("type") not in _APPLY or not isinstance(raw.get("data"), dict):
         raise LogError(f"unknown event type {raw.get('type')!r}")
-    return Event(raw["type"], raw["data"]), raw.get("rev")
+    return Event(raw["type"], raw["data"])
 
 
 def apply(topology: Topology, event: Event) -> Topology:

@@ -24,6 +24,7 @@ from .model import EMPTY, Topology
 from .render import CONF_PATH, parse_conf
 
 BRANCH = b"refs/heads/main"
+REV_HEADER = b"paxos-rev"
 EVENT_PATH = "event.msgpack"
 
 
@@ -100,38 +101,42 @@ class EventLog:
         except Exception as exc:
             raise LogError(f"commit {commit.id.decode()[:12]}: unreadable tree ({exc})") from None
 
-    def event(self, commit: Commit) -> tuple[Event, int | None]:
-        blob = self.files(commit).get(EVENT_PATH)
-        if blob is None:
-            raise LogError(f"commit {commit.id.decode()[:12]} holds no event")
+    def _read(self, commit: Commit, path: str, parse):
+        """parse(file `path` of `commit`), every failure naming the commit."""
+        data = self.files(commit).get(path)
+        if data is None:
+            raise LogError(f"commit {commit.id.decode()[:12]} holds no {path}")
         try:
-            return decode(blob)
+            return parse(data)
         except LogError as exc:
             raise LogError(f"commit {commit.id.decode()[:12]}: {exc.message}") from None
 
+    def event(self, commit: Commit) -> Event:
+        return self._read(commit, EVENT_PATH, decode)
+
     def topology(self, sha: bytes | None) -> Topology:
         """The topology stored (as rendered config) in commit `sha`; empty before the first."""
-        if sha is None:
-            return EMPTY
-        commit = self.commit(sha)
-        conf = self.files(commit).get(CONF_PATH)
-        if conf is None:
-            raise LogError(f"commit {sha.decode()[:12]} holds no {CONF_PATH}")
-        try:
-            return parse_conf(conf)
-        except LogError as exc:
-            raise LogError(f"commit {sha.decode()[:12]}: {exc.message}") from None
+        return EMPTY if sha is None else self._read(self.commit(sha), CONF_PATH, parse_conf)
+
+    def rev(self, sha: bytes) -> int:
+        """The revision number of commit `sha` (its position in the history)."""
+        for key, value in self.commit(sha)._extra:
+            if key == REV_HEADER and value.isdigit():
+                return int(value)
+        return len(self.chain(sha))
 
     def reader(self) -> ObjectReader:
         """A fast reader for whole-history scans; cheap to make, reflects the store as of now."""
         return ObjectReader(self.repo.object_store.path, self.repo.object_store)
 
-    def chain(self, head: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    def chain(self, head: bytes | None = None,
+              reader: ObjectReader | None = None) -> list[tuple[bytes, bytes]]:
         """(commit id, tree id) from the first commit to `head` (default HEAD)."""
         sha = self.head() if head is None else head
         if sha is None:
             return []
-        reader, out = self.reader(), []
+        own = reader is None
+        reader, out = reader or self.reader(), []
         try:
             while sha is not None:
                 kind, raw = reader.get(sha)
@@ -145,7 +150,8 @@ class EventLog:
         except Exception as exc:
             raise LogError(f"commit {sha.decode()[:12]} is unreadable ({exc})") from None
         finally:
-            reader.close()
+            if own:
+                reader.close()
         out.reverse()
         return out
 
@@ -171,12 +177,12 @@ class EventLog:
 
         Returns the new commit id, or None when another writer moved the branch first.
         """
-        tree = {EVENT_PATH: encode(event, rev), **files}
-        sha = self.write_commit(parent, tree, message, author)
+        tree = {EVENT_PATH: encode(event), **files}
+        sha = self.write_commit(parent, tree, message, author, rev)
         return sha if self.move_branch(parent, sha, lock_held=lock_held) else None
 
     def write_commit(self, parent: bytes | None, tree_files: dict[str, bytes], message: str,
-                     author: str) -> bytes:
+                     author: str, rev: int | None = None) -> bytes:
         """Store a commit of exactly `tree_files` (durably, when fsync is on); no ref moves."""
         self.create()
         objects: list = []
@@ -191,6 +197,10 @@ class EventLog:
         commit.author_timezone = commit.commit_timezone = offset
         commit.encoding = b"UTF-8"
         commit.message = message.encode() + b"\n"
+        if rev is not None:
+            # The revision number rides in an extra commit header (git keeps and ignores it),
+            # so HEAD's number is known without walking the history.
+            commit._extra = [(REV_HEADER, str(rev).encode())]
         objects.append(commit)
         for obj in objects:
             _write_loose(self.repo.object_store.path, obj)
@@ -214,7 +224,8 @@ class EventLog:
         return ok
 
 
-def _build_tree(files: dict[str, bytes], objects: list) -> Tree:
+def nest(files: dict[str, bytes]) -> dict:
+    """{"a/b": x} -> {"a": {"b": x}}: the directory structure of a tree."""
     root: dict = {}
     for path, data in files.items():
         node = root
@@ -222,7 +233,11 @@ def _build_tree(files: dict[str, bytes], objects: list) -> Tree:
         for d in dirs:
             node = node.setdefault(d, {})
         node[name] = data
-    return _tree_of(root, objects)
+    return root
+
+
+def _build_tree(files: dict[str, bytes], objects: list) -> Tree:
+    return _tree_of(nest(files), objects)
 
 
 def _tree_of(node: dict, objects: list) -> Tree:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import msgpack
 
 from . import fsutil
-from .errors import LogError
 from .model import EMPTY, Topology, from_plain, to_plain
 
 CACHE_VERSION = 1
@@ -70,11 +69,7 @@ def head_state(home: Home) -> tuple[bytes | None, int, Topology]:
 
     log = EventLog(home.repo)
     topology = log.topology(sha)
-    try:
-        _, rev = log.event(log.commit(sha))
-    except LogError:
-        rev = None  # `verify` names a bad event; reading HEAD's snapshot needs only its number
-    rev = rev if isinstance(rev, int) else len(log.history(sha))
+    rev = log.rev(sha)
     write_cache(home, sha, rev, topology)
     return sha, rev, topology
 

@@ -132,8 +132,7 @@ def list_output(keys: list, as_json: bool) -> str:
 
 # history -----------------------------------------------------------------------------------
 
-LOG_QUOTED = frozenset({"commit", "time", "author", "command", "reason", "changes", "problems",
-                        "rewritten"})
+LOG_QUOTED = frozenset({"commit", "time", "author", "command", "reason", "changes", "problems"})
 
 
 def history_yaml(doc: dict) -> str:

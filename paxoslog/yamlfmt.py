@@ -24,8 +24,10 @@ _IMPLICIT_RE = r"""^(?:
     | [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*)
     | [-+]?0x[0-9a-fA-F_]+ | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
     | [0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?.*
+    | [-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
     )$"""
-_PLAIN_CHARS_RE = r"[A-Za-z0-9_/][A-Za-z0-9_./+-]*\Z"
+# The last line is YAML 1.2's float (`1e3`): PyYAML reads it as a string, other readers do not.
+_PLAIN_CHARS_RE = r"[^\W][\w./+-]*\Z"  # letters and digits of any script
 
 
 @cache

@@ -124,7 +124,7 @@ class Outcome:
     """One command run with the log head and `$PAXOS_HOME/etc` observed around it."""
 
     def __init__(self, px: Paxos, *args: str) -> None:
-        self.args = args
+        self.args, self.home = args, px.home
         self.head, self.etc = git_head(px.home), etc_snapshot(px.home)
         self.proc = px(*args)
         self.head_after, self.etc_after = git_head(px.home), etc_snapshot(px.home)
@@ -185,3 +185,11 @@ def run_concurrently(template: Path, dest: Path, commands: list[list[str]],
 @pytest.fixture
 def refused():
     return refuse
+
+
+def ok_many(px: Paxos, *commands: list[str], workers: int = 4) -> list[str]:
+    """stdout of several read-only commands run in parallel; each must exit 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda args: px.ok(*args), commands))

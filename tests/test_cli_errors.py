@@ -477,6 +477,10 @@ def test_noop_modify_appends_nothing(reg, args):
     assert etc_snapshot(reg.home) == etc
 
 
-def test_shared_home_still_at_rev_5(reg):
-    """Runs last in this module: none of the refused commands above appended anything."""
+def test_shared_homes_still_at_rev_5(reg, table):
+    """None of the refused commands or no-op modifies above appended anything."""
     assert reg.log_count() == 5
+    homes = sorted({out.home for out in table})
+    assert len(homes) == 4
+    for home in homes:
+        assert Paxos(home).log_count() == 5

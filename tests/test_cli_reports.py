@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import AUTHOR, SEED_CELL, Paxos, git_head
+from conftest import AUTHOR, SEED_CELL, Paxos, git_head, ok_many
 
 SHOW_HOST_42 = """\
 ---
@@ -137,13 +137,10 @@ def test_group_rule_g(paxos):
 
 
 def test_list_and_show_empty_registry(paxos):
-    for obj in ("host", "css", "memcache"):
-        assert paxos.ok("show", obj) == ""
-        assert paxos.ok("list", obj) == ""
-        assert json.loads(paxos.ok("--json", "show", obj)) == []
-        assert json.loads(paxos.ok("--json", "list", obj)) == []
-    assert paxos.ok("log") == ""
-    assert json.loads(paxos.ok("--json", "log")) == []
+    cmds = [[*fmt, verb, obj] for obj in ("host", "css", "memcache") for verb in ("show", "list")
+            for fmt in ([], ["--json"])] + [["log"], ["--json", "log"]]
+    for args, out in zip(cmds, ok_many(paxos, *cmds), strict=True):
+        assert out == ("[]\n" if "--json" in args else ""), (args, out)
 
 
 def test_show_host_filters(ro):
@@ -279,33 +276,39 @@ def test_non_ascii_plain_string_is_not_quoted(paxos):
 def test_at_revisions(ro):
     commits = git(ro.home, "rev-list", "--reverse", "refs/heads/main").split()
     assert len(commits) == 11
-
-    def hosts(rev):
-        return ro.ok("list", "host", "--at", rev).splitlines()
-
-    assert hosts("1") == ["192.168.1.10"]
-    assert hosts("HEAD~10") == ["192.168.1.10"]
-    assert hosts(commits[0][:7]) == ["192.168.1.10"]
-    assert hosts(commits[1]) == ["192.168.1.10", "192.168.1.11"]
-    assert hosts("0") == []
-    assert hosts("00") == []
-    assert hosts("000001") == ["192.168.1.10"]
-    assert hosts("HEAD~9") == ["192.168.1.10", "192.168.1.11"]
-    assert hosts("HEAD") == ro.ok("list", "host").splitlines()
-    assert hosts("HEAD~0") == hosts("11")
-    assert ro.ok("show", "host", "--at", "HEAD~1") == ro.ok("show", "host")
-    assert ro.ok("list", "memcache", "--at", "HEAD~1") == "0\n1\n7\n"
-    assert ro.ok("show", "memcache", "-i", "7", "--at", "HEAD~1").endswith("pair:\n")
-    assert ro.ok("list", "memcache", "--at", "3") == ""
-    assert ro.ok("show", "memcache", "--at", "5") == (
-        "---\nid: 0\ncss: css0\nname space: space0\npair:\n"
-        '    - ["127.0.0.1", 11211, "192.168.1.200", 11211]\n')
-    assert ro.ok("list", "css", "--at", "HEAD~3") == "css0\n"
-    assert ro.ok("show", "css", "--at", "2") == ""
-    assert ro.ok("show", "css", "-n", "css0", "--at", "3") == ro.ok("show", "css", "-n", "css0")
-    assert ro.ok("show", "host", "-g", "css0", "--at", "3").count("---") == 3
-    assert json.loads(ro.ok("--json", "list", "host", "--at", "2")) == [
-        "192.168.1.10", "192.168.1.11"]
+    revs = ["1", "HEAD~10", commits[0][:7], commits[1], "0", "00", "000001", "HEAD~9", "HEAD",
+            "HEAD~0", "11"]
+    outs = ok_many(ro, *[["list", "host", "--at", r] for r in revs], ["list", "host"])
+    hosts = {r: out.splitlines() for r, out in zip(revs, outs, strict=False)}
+    assert hosts["1"] == ["192.168.1.10"]
+    assert hosts["HEAD~10"] == ["192.168.1.10"]
+    assert hosts[commits[0][:7]] == ["192.168.1.10"]
+    assert hosts[commits[1]] == ["192.168.1.10", "192.168.1.11"]
+    assert hosts["0"] == []
+    assert hosts["00"] == []
+    assert hosts["000001"] == ["192.168.1.10"]
+    assert hosts["HEAD~9"] == ["192.168.1.10", "192.168.1.11"]
+    assert hosts["HEAD"] == outs[-1].splitlines()
+    assert hosts["HEAD~0"] == hosts["11"] == hosts["HEAD"]
+    (show_prev, show_now, mc_prev, mc7_prev, mc3, mc5, css_h3, css2, css0_3, css0_now, host_g3,
+     json2) = ok_many(
+        ro, ["show", "host", "--at", "HEAD~1"], ["show", "host"],
+        ["list", "memcache", "--at", "HEAD~1"], ["show", "memcache", "-i", "7", "--at", "HEAD~1"],
+        ["list", "memcache", "--at", "3"], ["show", "memcache", "--at", "5"],
+        ["list", "css", "--at", "HEAD~3"], ["show", "css", "--at", "2"],
+        ["show", "css", "-n", "css0", "--at", "3"], ["show", "css", "-n", "css0"],
+        ["show", "host", "-g", "css0", "--at", "3"], ["--json", "list", "host", "--at", "2"])
+    assert show_prev == show_now
+    assert mc_prev == "0\n1\n7\n"
+    assert mc7_prev.endswith("pair:\n")
+    assert mc3 == ""
+    assert mc5 == ("---\nid: 0\ncss: css0\nname space: space0\npair:\n"
+                   '    - ["127.0.0.1", 11211, "192.168.1.200", 11211]\n')
+    assert css_h3 == "css0\n"
+    assert css2 == ""
+    assert css0_3 == css0_now
+    assert host_g3.count("---") == 3
+    assert json.loads(json2) == ["192.168.1.10", "192.168.1.11"]
     assert_json_equivalent(ro, "show", "memcache", "--at", "HEAD~2")
 
 
@@ -666,3 +669,58 @@ def test_undo_targets_skip_undone_and_undo_events(paxos):
     assert docs(paxos.ok("undo")) == [{"rev": 8, "undone": 7, "command": "revert 2"}]
     assert paxos.ok("list", "host") == ""
     assert docs(paxos.ok("verify"))[0]["status"] == "ok"
+
+
+def _events(home) -> list[dict]:
+    import msgpack
+
+    repo = str(home / "var" / "paxoslog.git")
+    commits = git(home, "rev-list", "--reverse", "refs/heads/main").split()
+    out = []
+    for c in commits:
+        blob = subprocess.run(["git", "--git-dir", repo, "cat-file", "blob", f"{c}:event.msgpack"],
+                              capture_output=True, timeout=30, check=True).stdout
+        out.append(msgpack.unpackb(blob, raw=False))
+    return out
+
+
+def test_one_event_per_command_with_its_type(paxos):
+    cell = [f"127.0.0.{n}:1" for n in (1, 1, 2, 2, 3, 3)]
+    commands = [
+        ["register", "css", "-n", "c", *cell],
+        ["register", "memcache", "-c", "c"],
+        ["register", "pair", "-i", "0", "-a", "localhost"],
+        ["unregister", "pair", "-i", "0", "-a", "127.0.0.1", "-p", "11211", "-A", "localhost"],
+        ["modify", "host", "-u", "x", "127.0.0.1"],
+        ["undo"],
+        ["modify", "memcache", "-i", "0", "-W", "3"],
+        ["unregister", "memcache", "-i", "0"],
+        ["unregister", "css", "-n", "c"],
+        ["unregister", "host", "127.0.0.1"],
+        ["revert", "1"],
+        ["register", "host", "h"],
+    ]
+    for args in commands:
+        paxos.ok(*args)
+    events = _events(paxos.home)
+    assert [e["type"] for e in events] == [
+        "css_registered", "memcache_registered", "pair_registered", "pair_unregistered",
+        "host_modified", "topology_restored", "memcache_modified", "memcache_unregistered",
+        "css_unregistered", "host_unregistered", "topology_restored", "host_registered"]
+    assert all(e["v"] == 1 and isinstance(e["data"], dict) for e in events)
+    # the unregistered pair is named exactly as stored (no resolution at replay)
+    assert events[3]["data"] == {"id": 0, "shost": "localhost", "sport": None, "chost": None,
+                                 "cport": None}
+    assert events[5]["data"]["reason"] == "undo"
+    assert events[5]["data"]["target_rev"] == 5
+    assert events[10]["data"]["reason"] == "revert"
+    assert events[10]["data"]["target_rev"] == 1
+    assert [e["command"] for e in docs(paxos.ok("log", "--reverse"))] == [
+        " ".join(c) for c in commands]
+    assert docs(paxos.ok("verify"))[0]["status"] == "ok"
+
+
+def test_event_map_has_exactly_v_type_data(seeded_copy):
+    """§5.1: `event.msgpack` is the map {"v": 1, "type": <str>, "data": <map>}."""
+    for event in _events(seeded_copy.home):
+        assert sorted(event) == ["data", "type", "v"], event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from paxoslog.decide import Command, Facts, decide
+from paxoslog.decide import NO_FACTS, Command, Facts, decide
 from paxoslog.errors import Refused
 from paxoslog.events import apply, fold
 from paxoslog.model import EMPTY
@@ -12,11 +12,11 @@ from paxoslog.model import EMPTY
 CELL = ["10.0.0.1:1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.3:1"]
 
 
-def run(t, command, facts=Facts(), **opts):
+def run(t, command, facts=NO_FACTS, **opts):
     return fold(decide(t, Command(command, opts), facts), t)
 
 
-def refused(t, command, facts=Facts(), **opts) -> str:
+def refused(t, command, facts=NO_FACTS, **opts) -> str:
     with pytest.raises(Refused) as exc:
         decide(t, Command(command, opts), facts)
     return exc.value.message

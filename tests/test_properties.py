@@ -75,7 +75,7 @@ def test_replay_rebuilds_every_commit(commands: list[str]) -> None:
         assert result.problems == []
         events = []
         for sha in log.history():
-            events.append(log.event(log.commit(sha))[0])
+            events.append(log.event(log.commit(sha)))
             assert fold(events) == log.topology(sha)
         assert fold(events) == px.head()[2]
 

@@ -246,7 +246,14 @@ def test_arbitrary_code_builtins_disabled(paxos, term, tmp_path):
                  "ipy", f"run_pyscript {marker}", "edit", f"!touch {marker}"):
         out = t.run(line)
         assert "Traceback" not in out, (line, out)
+        assert out.strip(), line  # refused visibly
         assert not marker.exists(), line
+    # nor through an alias or a macro
+    t.run(f"alias create sneaky shell touch {marker}")
+    t.run("sneaky")
+    t.run(f"macro create sneaky2 shell touch {marker}")
+    t.run("sneaky2")
+    assert not marker.exists()
     help_text = t.run("help -v") + t.run("help")
     words = {w.strip(",.") for line in help_text.splitlines() for w in line.split()
              if not line.startswith("shell commands:")}

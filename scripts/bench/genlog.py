@@ -10,7 +10,7 @@ from dulwich.objects import Commit
 
 from paxoslog.decide import Command, decide
 from paxoslog.events import apply, encode
-from paxoslog.gitlog import BRANCH, EVENT_PATH, EventLog, _build_tree
+from paxoslog.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog, _build_tree
 from paxoslog.home import Home, write_cache, write_etc
 from paxoslog.model import EMPTY
 from paxoslog.render import render
@@ -41,13 +41,14 @@ def build(root: str, n: int, chunk: int = 20000) -> None:
         (event,) = decide(topology, command)
         topology = apply(topology, event)
         objects: list = []
-        tree = _build_tree({EVENT_PATH: encode(event, rev), **render(topology)}, objects)
+        tree = _build_tree({EVENT_PATH: encode(event), **render(topology)}, objects)
         commit = Commit()
         commit.tree, commit.parents = tree.id, [parent] if parent else []
         commit.author = commit.committer = b"bench <bench@localhost>"
         commit.author_time = commit.commit_time = now
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = b"bench\n"
+        commit._extra = [(REV_HEADER, str(rev).encode())]
         objects.append(commit)
         pending.extend(objects)
         parent = commit.id
