@@ -6,12 +6,17 @@ and tested on its own. Nothing here raises the user-facing errors; `paxoslog.ssh
 
 from __future__ import annotations
 
+import binascii
 import enum
+import logging
 import os
 import threading
 from pathlib import Path
 
 import paramiko
+import paramiko.hostkeys
+
+log = logging.getLogger(__name__)
 
 
 class KeyStatus(enum.Enum):
@@ -46,8 +51,32 @@ class KnownHosts:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._keys = paramiko.HostKeys()
+        self._revoked: set[str] = set()
         if self.path.exists():
-            self._keys.load(str(self.path))
+            self._load(self.path.read_text(errors="replace"))
+
+    def _load(self, text: str) -> None:
+        # Line by line rather than HostKeys.load, which gives up on the whole file at the first
+        # `@revoked`/`@cert-authority` marker or malformed line. A revoked key must be known
+        # as such: merely unknown, --trust-new-hosts would accept it.
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split()
+            if fields[0].startswith("@"):
+                if fields[0] == "@revoked" and len(fields) >= 4:
+                    self._revoked.add(fields[3])
+                continue  # @cert-authority: host certificates are not supported
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+            except (paramiko.SSHException, ValueError, binascii.Error) as e:
+                log.warning("%s:%d: ignoring unreadable line (%s)", self.path, number, e)
+                continue
+            if entry is None or entry.key is None:
+                continue
+            for name in entry.hostnames:
+                self._keys.add(name, entry.key.get_name(), entry.key)
 
     def known_types(self, name: str) -> list[str]:
         """Key types recorded for `name`; the transport should ask the server for these first."""
@@ -57,6 +86,8 @@ class KnownHosts:
 
     def check(self, name: str, key: paramiko.PKey) -> KeyStatus:
         with self._lock:
+            if key.get_base64() in self._revoked:
+                return KeyStatus.CHANGED
             entry = self._keys.lookup(name)
             if not entry:
                 return KeyStatus.UNKNOWN

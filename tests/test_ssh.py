@@ -7,6 +7,7 @@ import getpass
 import hashlib
 import io
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -407,3 +408,25 @@ def test_prompts_on_a_terminal(cluster, tmp_path):
     finally:
         child.close(force=True)
     assert kh.read_text().startswith(f"{host.addr} ssh-ed25519 ")
+
+
+def test_a_revoked_key_is_refused_even_with_trust_new_hosts(cluster, tmp_path):
+    host = cluster.hosts[3]
+    kind, b64 = host.host_key_pub.read_text().split()[:2]
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"@revoked * {kind} {b64}\n")
+    with pytest.raises(HostKeyChanged):
+        connect(HostSpec(host.addr, "paxos"), options(cluster, kh, trust_new_hosts=True))
+    assert kh.read_text() == f"@revoked * {kind} {b64}\n"
+
+
+def test_hashed_known_hosts_entries_are_honoured(cluster, tmp_path):
+    host = cluster.hosts[3]
+    kh = cluster.known_hosts_copy(tmp_path / "known_hosts")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(kh)], check=True, capture_output=True)
+    assert host.addr not in kh.read_text()
+    # lines paramiko cannot read do not hide the others
+    kh.write_text("@cert-authority *.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp4\n"
+                  "garbage line\n" + kh.read_text())
+    with connect(HostSpec(host.addr, "paxos"), options(cluster, kh)) as conn:
+        assert conn.run(["true"]).code == 0
