@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Simulated sshd hosts (scripts/testhosts): fixtures `test_cluster` and `cluster`.
+pytest_plugins = ["tests.hosts_fixture"]
+
 PAXOS = str(Path(sys.executable).with_name("paxos"))
 AUTHOR = "Test Operator <operator@example.invalid>"
 

@@ -1,0 +1,1 @@
+"""paxoslog: event-sourced admin tool for PAXOS memcache/CSS clusters."""

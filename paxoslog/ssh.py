@@ -1,0 +1,388 @@
+"""SSH connections to registered hosts (§6.1), on paramiko.
+
+Every host is resolved and authenticated on its own: nothing (user, port, ssh-config values,
+passwords) carries over from one host to the next. Host keys are strict: unknown keys are refused
+unless the operator trusts them explicitly, changed keys always. Parallel use of many hosts lives
+in `paxoslog.sshpool`; remote file helpers (`paxoslog.sftpfiles`) are methods of `Connection`;
+the errors live in `paxoslog.ssherrors` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shlex
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
+from paxoslog.sftpfiles import RemoteFiles, remote_path
+from paxoslog.ssherrors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    SSHError,
+    SSHTimeout,
+)
+
+# Public names, including the errors and helpers defined in the modules this one builds on.
+__all__ = [
+    "AuthenticationFailed", "ConnectFailed", "Connection", "Endpoint", "HostKeyChanged",
+    "HostKeyUnknown", "HostSpec", "RunResult", "SSHError", "SSHOptions", "SSHTimeout",
+    "connect", "remote_path", "resolve", "tty_confirm", "tty_password",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_COMMAND_TIMEOUT = 20.0
+DEFAULT_MAX_PARALLEL = 16
+DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A host as registered: `user` and `port` None mean "not set" (§6.1 fills them in)."""
+
+    hostname: str
+    user: str | None = None
+    port: int | None = None
+    use_ssh_config: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A HostSpec resolved: what is actually dialled. `host` is the registered name, used in
+    messages; `address` may differ with ssh-config `HostName`."""
+
+    host: str
+    address: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...] = ()
+
+
+def _default_known_hosts() -> Path:
+    # PAXOS_KNOWN_HOSTS lets tests and the local simulated cluster keep ~/.ssh untouched.
+    env = os.environ.get("PAXOS_KNOWN_HOSTS")
+    return Path(env) if env else Path.home() / ".ssh" / "known_hosts"
+
+
+def _default_identities() -> tuple[str, ...]:
+    env = os.environ.get("PAXOS_SSH_IDENTITY")
+    if env:
+        return tuple(p for p in env.split(os.pathsep) if p)
+    return tuple(str(Path.home() / ".ssh" / n) for n in DEFAULT_IDENTITIES)
+
+
+def tty_password(prompt: str) -> str | None:
+    """Ask on the terminal without echo; None when there is no terminal to ask on."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, OSError):
+        return None
+
+
+def tty_confirm(prompt: str) -> bool:
+    """The shell's yes/no question for an unknown host key (§6.1); no terminal means no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(prompt)
+    except (EOFError, OSError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+@dataclass
+class SSHOptions:
+    known_hosts: Path = field(default_factory=_default_known_hosts)
+    ssh_config: Path = field(default_factory=lambda: Path.home() / ".ssh" / "config")
+    identity_files: tuple[str, ...] = field(default_factory=_default_identities)
+    use_agent: bool = True
+    trust_new_hosts: bool = False
+    # Asked (serialized) with the spec's prompt for an unknown key; True trusts and records it.
+    confirm_new_host: Callable[[str], bool] | None = None
+    ask_password: Callable[[str], str | None] | None = tty_password
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+
+
+def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
+    """§6.1: the host's own settings, then (only with use_ssh_config) ~/.ssh/config, then
+    defaults. A fresh lookup per host, so no value can leak from a previous host."""
+    address, port, user = spec.hostname, spec.port, spec.user
+    identities: list[str] = []
+    if spec.use_ssh_config and options.ssh_config.exists():
+        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        address = cfg.get("hostname", spec.hostname)
+        if port is None and "port" in cfg:
+            port = int(cfg["port"])
+        if user is None:
+            user = cfg.get("user")
+        identities = [os.path.expanduser(p) for p in cfg.get("identityfile", [])]
+    return Endpoint(host=spec.hostname, address=address, port=port or 22,
+                    user=user or getpass.getuser(),
+                    identity_files=tuple(identities) + tuple(options.identity_files))
+
+
+# ---------------------------------------------------------------- connecting
+
+# Prompts (host key confirmation, password) go to one terminal: one at a time, process-wide.
+PROMPT_LOCK = threading.Lock()
+# §6.1: a password is asked at most once per host per process.
+_password_asked: set[tuple[str, str]] = set()
+_password_lock = threading.Lock()
+
+# Transport key-type names for a known_hosts key type (RSA keys sign with SHA-2 variants).
+_KEY_ALGOS = {"ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]}
+
+
+def _prefer_known_key_types(transport: paramiko.Transport, types: list[str]) -> None:
+    """Ask the server for a key type we already know, so a host with several keys is not taken
+    for an unknown one."""
+    sec = transport.get_security_options()
+    first = [a for t in types for a in _KEY_ALGOS.get(t, [t]) if a in sec.key_types]
+    if first:
+        sec.key_types = first + [k for k in sec.key_types if k not in first]
+
+
+def _prefer_aead(transport: paramiko.Transport) -> None:
+    """AES-GCM first: with it paramiko skips its pure-Python MAC comparison, which is most of
+    the client CPU a connection costs (matters when deploying to many hosts at once)."""
+    sec = transport.get_security_options()
+    gcm = [c for c in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com") if c in sec.ciphers]
+    sec.ciphers = gcm + [c for c in sec.ciphers if c not in gcm]
+
+
+def _check_host_key(ep: Endpoint, transport: paramiko.Transport, known: KnownHosts,
+                    options: SSHOptions) -> None:
+    name = known_hosts_name(ep.address, ep.port)
+    key = transport.get_remote_server_key()
+    status = known.check(name, key)
+    if status is KeyStatus.KNOWN:
+        return
+    if status is KeyStatus.CHANGED:
+        raise HostKeyChanged(ep.host, "host key does not match known_hosts; refusing to connect")
+    trusted = options.trust_new_hosts
+    if not trusted and options.confirm_new_host is not None:
+        prompt = (f"The authenticity of host '{ep.host}' can't be established. "
+                  f"{key_type(key)} key fingerprint is {fingerprint(key)}. Trust it? [y/N] ")
+        with PROMPT_LOCK:
+            trusted = options.confirm_new_host(prompt)
+    if not trusted:
+        raise HostKeyUnknown(ep.host, f"host key is not known ({key_type(key)} {fingerprint(key)});"
+                             " add it to known_hosts or use --trust-new-hosts")
+    known.add(name, key)
+    log.info("%s: trusted new %s host key %s", ep.host, key_type(key), fingerprint(key))
+
+
+def _try_key(transport: paramiko.Transport, user: str, key: paramiko.PKey) -> bool:
+    try:
+        transport.auth_publickey(user, key)
+    except paramiko.AuthenticationException:
+        return False
+    return transport.is_authenticated()
+
+
+def _load_key(path: str) -> paramiko.PKey | None:
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError:
+        return None
+    except (paramiko.SSHException, OSError, ValueError) as e:
+        # Encrypted or unreadable keys are skipped: we never prompt for key passphrases.
+        log.debug("skipping identity %s: %s", path, e)
+        return None
+
+
+def _authenticate(ep: Endpoint, transport: paramiko.Transport, options: SSHOptions) -> None:
+    """Agent keys, identity files, then at most one password prompt (§6.1)."""
+    if options.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+        agent = paramiko.Agent()
+        try:
+            for key in agent.get_keys():
+                if _try_key(transport, ep.user, key):
+                    return
+        finally:
+            agent.close()
+    seen: set[str] = set()
+    for path in ep.identity_files:
+        if path in seen:
+            continue
+        seen.add(path)
+        key = _load_key(path)
+        if key is not None and _try_key(transport, ep.user, key):
+            return
+    failed = AuthenticationFailed(ep.host, f"authentication failed for {ep.user}@{ep.host}")
+    with _password_lock:
+        if (ep.user, ep.host) in _password_asked or options.ask_password is None:
+            raise failed
+        _password_asked.add((ep.user, ep.host))
+    with PROMPT_LOCK:
+        password = options.ask_password(f"[{ep.user}@{ep.host}] Login password for '{ep.user}': ")
+    if password is None:
+        raise failed
+    try:
+        try:
+            transport.auth_password(ep.user, password)
+        except paramiko.BadAuthenticationType as e:
+            if "keyboard-interactive" not in e.allowed_types:
+                raise failed from None
+            # PAM servers ask for the password through keyboard-interactive.
+            transport.auth_interactive(ep.user, lambda _t, _i, prompts: [password] * len(prompts))
+    except paramiko.AuthenticationException:
+        raise failed from None
+    if not transport.is_authenticated():
+        raise failed
+
+
+def connect(spec: HostSpec, options: SSHOptions | None = None,
+            known_hosts: KnownHosts | None = None) -> Connection:
+    """Open and authenticate one connection. `known_hosts` is shared by a session's threads."""
+    options = options or SSHOptions()
+    ep = resolve(spec, options)
+    known = known_hosts or KnownHosts(options.known_hosts)
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection((ep.address, ep.port), timeout=options.connect_timeout)
+    except TimeoutError:
+        raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
+    except OSError as e:
+        raise ConnectFailed(ep.host, f"cannot connect: {e.strerror or e}") from None
+    transport = paramiko.Transport(sock)
+    ok = False
+    try:
+        transport.banner_timeout = transport.handshake_timeout = options.connect_timeout
+        transport.auth_timeout = options.connect_timeout
+        _prefer_known_key_types(transport, known.known_types(known_hosts_name(ep.address, ep.port)))
+        _prefer_aead(transport)
+        try:
+            transport.start_client(timeout=options.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if time.monotonic() - start >= options.connect_timeout * 0.9:
+                raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
+            raise ConnectFailed(ep.host, f"cannot connect: {e}") from None
+        if not (transport.is_active() and transport.initial_kex_done):
+            # start_client returns silently when its timeout expires mid-handshake
+            raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}")
+        _check_host_key(ep, transport, known, options)
+        try:
+            _authenticate(ep, transport, options)
+        except paramiko.SSHException as e:
+            if isinstance(e, paramiko.AuthenticationException):
+                raise AuthenticationFailed(ep.host, f"authentication failed for {ep.user}@{ep.host}") from None
+            raise ConnectFailed(ep.host, f"connection lost: {e}") from None
+        ok = True
+    finally:
+        if not ok:
+            transport.close()
+    return Connection(ep, transport, options)
+
+
+# ---------------------------------------------------------------- one connection
+
+
+@dataclass(frozen=True)
+class RunResult:
+    code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Connection(RemoteFiles):
+    """One authenticated connection: remote commands and SFTP, each under the command timeout."""
+
+    def __init__(self, endpoint: Endpoint, transport: paramiko.Transport,
+                 options: SSHOptions) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self._transport = transport
+        self._sftp: paramiko.SFTPClient | None = None
+        self._fsync_supported = True
+        self._lock = threading.Lock()
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+    def is_active(self) -> bool:
+        return self._transport.is_active()
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        self._transport.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands
+
+    def run(self, args: Sequence[str], *, stdin: bytes = b"",
+            timeout: float | None = None) -> RunResult:
+        """Run `bash -lc '<args quoted>'` so the login PATH applies; never raises for a non-zero
+        exit code, only for timeouts and lost connections."""
+        line = shlex.join(args)
+        timeout = self.options.command_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        expired = SSHTimeout(self.host, f"timeout: {line}")
+        try:
+            chan = self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(self.host, f"connection lost: {e}") from None
+        try:
+            chan.exec_command("bash -lc " + shlex.quote(line))
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while not (chan.eof_received and not chan.recv_ready()
+                       and not chan.recv_stderr_ready()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise expired
+                chan.settimeout(min(left, 0.2))
+                try:
+                    if chan.recv_stderr_ready():
+                        err += chan.recv_stderr(65536)
+                    else:
+                        data = chan.recv(65536)
+                        out += data
+                        # recv returns b"" at EOF; stderr may still hold data
+                        if not data and not chan.recv_stderr_ready():
+                            break
+                except TimeoutError:
+                    continue
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
+                raise expired
+            code = chan.recv_exit_status()
+            if code == -1 and not self._transport.is_active():
+                raise ConnectFailed(self.host, "connection lost")
+            return RunResult(code, bytes(out), bytes(err))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if isinstance(e, SSHError):
+                raise
+            raise ConnectFailed(self.host, f"connection lost: {e}") from None
+        finally:
+            chan.close()
