@@ -39,6 +39,8 @@ class Session:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     output: str = "yaml"
     _log: Any = None
+    interactive: bool = False
+    trust_new_hosts: bool = False
     _head: Any = None
     _author: str | None = None
 
@@ -66,6 +68,9 @@ class Session:
 
     def remember(self, sha: bytes, rev: int, topology: Topology) -> None:
         self._head = (sha, rev, topology)
+
+    def forget(self) -> None:
+        self._head = None
 
     @property
     def as_json(self) -> bool:
@@ -232,6 +237,14 @@ def _show(session: Session, ns: Any, message: str) -> int:
     return 0
 
 
+def _remote(name: str, session: Session, ns: Any, message: str) -> int:
+    from . import remote_cmds
+
+    session.trust_new_hosts = session.trust_new_hosts or bool(getattr(ns, "trust_new_hosts",
+                                                                      False))
+    return getattr(remote_cmds, name)(session, ns, message)
+
+
 def _history_handler(name: str):
     def run(session: Session, ns: Any, message: str) -> int:
         from . import history_cmds
@@ -245,6 +258,9 @@ _HANDLERS = {
     **{f"{verb} {obj}": _show for verb in ("show", "list") for obj in _REPORTS},
     **{name: _history_handler(name) for name in
        ("log", "diff", "undo", "revert", "verify", "replay")},
+    "deploy": lambda *a: _remote("deploy", *a),
+    "status deploy": lambda *a: _remote("status_deploy", *a),
+    "fetch": lambda *a: _remote("fetch", *a),
 }
 
 

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             gns, _ = _parse_globals(parser, globals_)
             if gns is not None:
                 configure_logging(gns.verbose, gns.debug)
-            session = Session(Home.from_env())
+            session = Session(Home.from_env(), trust_new_hosts=bool(gns and gns.trust_new_hosts))
             code = run_words(parser, session, argv, command_text(rest), interactive=False)
         else:
             gns, code = _parse_globals(parser, globals_)

@@ -14,6 +14,10 @@ _VALUE_SOURCES = {
     ("memcache", "id"): "ids",
     ("pair", "id"): "ids",
     ("host", "group"): "groups",
+    ("", "hostname"): "hosts",
+    ("deploy", "hostname"): "hosts",
+    ("", "group"): "groups",
+    ("deploy", "group"): "groups",
 }
 
 

@@ -97,7 +97,13 @@ def _render(home: Home) -> None:
         write_etc(home, render(topology))
 
 
-def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = False) -> FetchResult:
+BACKUP_REF = b"refs/paxos/pre-fetch"
+
+
+def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = False,
+          force: bool = False) -> FetchResult:
+    """§6.8; with `force`, a diverged local log is replaced by the host's, its old head kept
+    under refs/paxos/pre-fetch so nothing is lost."""
     local_head, _, topology = head_state(home)
     spec = target_spec(topology, name, use_ssh_config)
     if spec is None:
@@ -126,7 +132,13 @@ def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = 
             result = FetchResult("fast-forward")
         elif log.exists() and theirs in log.repo.object_store and theirs in log.history():
             result = FetchResult("local-ahead", f"local event log is ahead of {host}")
+        elif force:
+            log.repo.refs[BACKUP_REF] = local_head
+            _adopt(log, fetched, local_head, theirs)
+            result = FetchResult("forced", f"local event log replaced by the one of {host}; "
+                                 f"the previous head is kept as {BACKUP_REF.decode()}")
         else:
-            raise RemoteError(f"event log of {host} has diverged from the local one")
+            raise RemoteError(f"event log of {host} has diverged from the local one "
+                              "(--force replaces the local one)")
     _render(home)
     return result

@@ -191,6 +191,30 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
             p.add_argument("-N", "--name-space", dest="name_space", help="only this name space")
         p.add_argument("--at", metavar="REV", help="as of revision REV")
 
+    p = verbs.add_parser("deploy", help="ship HEAD's configuration and event log to hosts",
+                         description="ship HEAD's configuration and event log to hosts")
+    p.set_defaults(command="deploy")
+    p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")
+    p.add_argument("--clean", action="store_true",
+                   help="remove cell files HEAD does not render from ~/etc/cell")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="print what would change on each host, change nothing")
+    p.add_argument("hostname", nargs="*", help="only these registered hosts")
+    st = verb("status", "what runs or is deployed where")
+    p = _object(st, "status", "deploy", "the commit each host holds, and drift")
+    p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-s", "--short", action="store_true", help="one line per host")
+    g.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit code only")
+    p.add_argument("hostname", nargs="*", help="only these registered hosts")
+    p = verbs.add_parser("fetch", help="restore the event log and configuration from a host",
+                         description="restore the event log and configuration from a host")
+    p.set_defaults(command="fetch")
+    p.add_argument("--use-ssh-config", dest="use_ssh_config", action="store_true",
+                   help="also use ~/.ssh/config for this host")
+    p.add_argument("--force", action="store_true",
+                   help="replace a diverged local log (its head is kept as refs/paxos/pre-fetch)")
+    p.add_argument("hostname", help="registered host or [user@]host[:port]")
     p = verbs.add_parser("log", help="audit trail, newest first", description="audit trail")
     p.set_defaults(command="log")
     p.add_argument("-n", "--max-count", dest="max_count", type=_count, help="at most N commits")
@@ -228,5 +252,6 @@ VERB_OBJECTS = {
     "modify": ("host", "memcache"),
     "show": ("host", "css", "memcache"),
     "list": ("host", "css", "memcache"),
+    "status": ("deploy",),
 }
-SIMPLE_VERBS = ("log", "diff", "undo", "revert", "verify", "replay")
+SIMPLE_VERBS = ("deploy", "fetch", "log", "diff", "undo", "revert", "verify", "replay")

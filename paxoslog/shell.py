@@ -115,7 +115,7 @@ _install_verbs()
 
 
 def run_shell(gns: Any) -> int:
-    session = Session(Home.from_env())
+    session = Session(Home.from_env(), interactive=True, trust_new_hosts=gns.trust_new_hosts)
     shell = PaxosShell(session, output=gns.output)
     shell.cmdloop()
     sys.stdout.flush()
