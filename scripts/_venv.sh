@@ -3,7 +3,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
-EXTRAS="${1:-}"
+EXTRAS="${VENV_EXTRAS:-}"  # set by the caller; never the caller's arguments
 stamp="$VENV/.installed${EXTRAS:+-$EXTRAS}"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
