@@ -138,7 +138,6 @@ def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = 
             result = FetchResult("forced", f"local event log replaced by the one of {host}; "
                                  f"the previous head is kept as {BACKUP_REF.decode()}")
         else:
-            raise RemoteError(f"event log of {host} has diverged from the local one "
-                              "(--force replaces the local one)")
+            raise RemoteError(f"event log of {host} has diverged from the local one")
     _render(home)
     return result
