@@ -11,7 +11,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 
-from dulwich.objects import Commit, ShaFile, Tree
+from dulwich.objects import ShaFile
 
 from paxoslog import fsutil
 from paxoslog.errors import RemoteError
@@ -20,7 +20,7 @@ from paxoslog.history import verify
 from paxoslog.home import Home, head_state, write_cache, write_etc
 from paxoslog.locality import is_local
 from paxoslog.model import Topology
-from paxoslog.remoterepo import REPO
+from paxoslog.remoterepo import REPO, objects_of_commit
 from paxoslog.render import render
 from paxoslog.ssh import HostSpec
 from paxoslog.sshpool import SSHSession
@@ -53,25 +53,9 @@ def target_spec(topology: Topology, name: str, use_ssh_config: bool) -> HostSpec
 
 
 def _reachable(log: EventLog, head: bytes) -> list[ShaFile]:
-    store = log.repo.object_store
     out: dict[bytes, ShaFile] = {}
     for sha in log.history(head):
-        commit = store[sha]
-        assert isinstance(commit, Commit)
-        out[sha] = commit
-        trees = [commit.tree]
-        while trees:
-            tid = trees.pop()
-            if tid in out:
-                continue
-            tree = store[tid]
-            assert isinstance(tree, Tree)
-            out[tid] = tree
-            for entry in tree.iteritems():
-                if entry.mode & 0o040000:
-                    trees.append(entry.sha)
-                elif entry.sha not in out:
-                    out[entry.sha] = store[entry.sha]
+        objects_of_commit(log, sha, out)
     return list(out.values())
 
 

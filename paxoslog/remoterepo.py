@@ -64,7 +64,8 @@ def check_ancestry(history: list[bytes], theirs: bytes | None) -> None:
         raise Diverged()
 
 
-def _objects_of_commit(log: EventLog, sha: bytes, out: dict[bytes, ShaFile]) -> None:
+def objects_of_commit(log: EventLog, sha: bytes, out: dict[bytes, ShaFile]) -> None:
+    """Add the commit and every tree and blob it names to `out`."""
     store = log.repo.object_store
     commit = store[sha]
     assert isinstance(commit, Commit)
@@ -90,11 +91,11 @@ def missing_objects(log: EventLog, history: list[bytes], theirs: bytes | None) -
     cut = history.index(theirs) + 1 if theirs is not None else 0
     have: dict[bytes, ShaFile] = {}
     for sha in history[:cut]:
-        _objects_of_commit(log, sha, have)
+        objects_of_commit(log, sha, have)
     needed: dict[bytes, ShaFile] = {}
     for sha in history[cut:]:
         mine: dict[bytes, ShaFile] = {}
-        _objects_of_commit(log, sha, mine)
+        objects_of_commit(log, sha, mine)
         # reversed: _objects_of_commit puts the commit first, then trees before their entries
         for oid, obj in reversed(list(mine.items())):
             if oid not in have and oid not in needed:
