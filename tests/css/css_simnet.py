@@ -104,7 +104,7 @@ class Sim:
         m.px = Paxos(m.no, self.voters, TIMING, self.rng.randrange(1 << 30), self.now(m), rec)
         self.applied[m.no] = []
         # recovery re-applies what is durable: it must agree with what was chosen
-        self.run(m, m.px.tick(self.now(m)))
+        self.run(m, m.px.start())
         for s, v in sorted(m.px.decided.items()):
             self.check_apply(m.no, s, v)
 

@@ -89,6 +89,7 @@ def test_recovery_restores_promise_and_decisions() -> None:
               {"r": "LEARNED", "s": 3, "val": ["c"]}]:
         rec.feed(r)
     px = Paxos(0, [0, 1, 2], TIMING, 1, 0.0, rec)
+    assert [s for s, _v, _t in px.start().applied] == [1]
     assert px.promised == (3, 1) and px.commit == 1 and px.delivered == 1
     assert 2 in px.accepted and px.decided[3] == ["c"]
     out = px.handle(2, {"t": "PREPARE", "b": [2, 2], "from": 1}, 100.0)

@@ -99,7 +99,12 @@ class Paxos:
         self.confirmed_round = 0
         self.leader_lease = 0.0
         self.next_hb = 0.0
-        self._advance(Out())
+
+    def start(self) -> Out:
+        """Hand out the decided values recovered from storage, in slot order."""
+        out = Out()
+        self._advance(out)
+        return out
 
     # ---- helpers ---------------------------------------------------------------------------
     def quorum(self) -> int:
@@ -461,7 +466,7 @@ class Paxos:
         self.log_start = slot + 1
         self.decided = {s: v for s, v in self.decided.items() if s > slot}
         self.accepted = {s: a for s, a in self.accepted.items() if s > slot}
-        self._advance(Out())
+        # the caller stores the snapshot (with carry()) first, then calls start() to apply more
 
     def compacted(self, slot: int) -> None:
         """A snapshot at `slot` is durable: forget decided values older than the retained tail."""

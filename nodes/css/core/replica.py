@@ -1,0 +1,315 @@
+"""One CSS member as a pure object: Paxos + state machine + client request handling.
+
+`handle(input, now, wall)` returns actions for the shell. `now` is monotonic seconds; `wall` is
+only stamped into log entries (file mtimes). The leader batches client commands and proposes them
+on `Flush`, so one slot (and one fsync) carries many requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .paxos import Paxos, Recovered
+from .service import Service, err
+from .types import Client, Closed, Flush, Out, Peer, Reply, Send, TakeSnapshot, Tick, Timing
+
+READS = ("read", "stat", "list", "counter_get", "session_info")
+LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
+          "delete_prefix", "counter_add")
+SLOT_SHIFT = 512  # pos = slot * 512 + index in the batch
+
+
+class Replica:
+    def __init__(self, no: int, members: dict[int, dict], timing: Timing, seed: int,
+                 now: float, rec: Recovered | None = None, service: Service | None = None) -> None:
+        self.no = no
+        self.members = members  # no -> {"udp": [h, p], "tcp": [h, p], "member_id": str}
+        self.t = timing
+        self.px = Paxos(no, sorted(members), timing, seed, now, rec)
+        self.svc = service or Service()
+        self.pending: dict[Any, tuple[Any, Any]] = {}  # reply key -> (conn, request id)
+        self.queue: list[dict] = []
+        self.inflight: set[Any] = set()
+        self.last_seen: dict[int, float] = {}
+        self.sess_conn: dict[int, Any] = {}
+        self.expiring: set[int] = set()
+        self.deadlines: dict[tuple[int, int], float] = {}
+        self.reads: list[tuple[int, Any, dict]] = []
+        self.next_recall = 0.0
+        self.last_snap = self.px.snap_slot
+        self.stopping = False
+        self.cfg_version = 1
+        self.actions: list = []
+        self._applied(self.px.start(), now, 0.0)  # replay decided values from the WAL
+        self.actions = []
+
+    # ---- entry point -----------------------------------------------------------------------
+    def handle(self, inp: Any, now: float, wall: float = 0.0) -> list:
+        self.actions = []
+        if isinstance(inp, Peer):
+            self._peer(inp.frm, inp.msg, now)
+        elif isinstance(inp, Client):
+            self._client(inp.conn, inp.msg, now)
+        elif isinstance(inp, Tick):
+            self._tick(now)
+        elif isinstance(inp, Flush):
+            self._flush(now, wall)
+        elif isinstance(inp, Closed):
+            for sid in [s for s, c in self.sess_conn.items() if c is inp.conn]:
+                del self.sess_conn[sid]
+            self.pending = {k: v for k, v in self.pending.items() if v[0] is not inp.conn}
+            self.reads = [r for r in self.reads if r[1] is not inp.conn]
+        acts, self.actions = self.actions, []
+        return acts
+
+    def _run(self, out: Out, now: float) -> None:
+        self.actions += out.actions
+        if out.stepped_down:
+            self._lost_leadership()
+        if out.became_leader:
+            self.last_seen = {sid: now for sid in self.svc.sessions}  # grace after failover
+            self.deadlines = {(w[0], w[1]): now + self._wait_ms(w[0], w[1]) / 1000
+                              for w in self.svc.waiters()}
+        self._applied(out, now, 0.0)
+
+    def _wait_ms(self, sid: int, seq: int) -> int:
+        for lk in self.svc.locks.values():
+            for w in lk["waiters"]:
+                if w[0] == sid and w[1] == seq and len(w) > 5 and w[5] is not None:
+                    return int(w[5])
+        return 1 << 40
+
+    # ---- peers -----------------------------------------------------------------------------
+    def _peer(self, frm: int, msg: dict, now: float) -> None:
+        t = msg.get("t")
+        if t == "CATCHUP_REQ" and int(msg.get("from", 0)) < self.px.log_start \
+                and frm in self.members:
+            blob = self.svc.to_blob({"voters": sorted(self.members)})
+            self.actions.append(Send(frm, {"t": "SNAPSHOT", "slot": self.px.delivered,
+                                           "blob": blob}))
+            return
+        if t == "SNAPSHOT" and frm in self.members:
+            slot, blob = int(msg["slot"]), msg["blob"]
+            if slot > self.px.delivered:
+                self.svc, _ = Service.from_blob(blob)
+                self.px.install(slot)
+                self.last_snap = slot
+                self.px.token += 1
+                self.actions.append(TakeSnapshot(slot, blob, self.px.carry(), self.px.token,
+                                                 installed=True))
+                self._run(self.px.start(), now)
+            return
+        self._run(self.px.handle(frm, msg, now), now)
+
+    # ---- clients ---------------------------------------------------------------------------
+    def _envelope(self, rid: Any, msg: dict, body: dict) -> dict:
+        env = {"v": 1, "t": "reply", "id": rid, "sid": msg.get("sid"), "seq": msg.get("seq"),
+               "epoch": self.px.epoch(), "cfg": self.cfg_version}
+        env.update(body)
+        return env
+
+    def leader_hint(self) -> dict | None:
+        ln = self.px.leader_no
+        if ln is None or ln not in self.members:
+            return None
+        return {"no": ln, "tcp": self.members[ln]["tcp"]}
+
+    def _client(self, conn: Any, msg: dict, now: float) -> None:
+        op, rid = msg.get("t"), msg.get("id")
+
+        def answer(body: dict, after: int | None = None) -> None:
+            self.actions.append(Reply(conn, self._envelope(rid, msg, body), after))
+
+        if self.stopping:
+            return answer(err("ESTOPPING"))
+        if op not in LOGGED and op not in READS and op != "keepalive":
+            return answer(err("EINVAL", what=f"unknown op {op!r}"))
+        if not self.px.term_started():
+            return answer({**err("ENOT_LEADER"), "leader": self.leader_hint()})
+        sid = msg.get("sid")
+        if op == "keepalive":
+            if not self.px.lease_valid(now):
+                return answer({**err("ENOT_LEADER"), "leader": None})
+            if sid not in self.svc.sessions or self.svc.sessions[sid]["tok"] != msg.get("tok"):
+                return answer(err("ESESSION_EXPIRED"))
+            self.last_seen[sid] = now
+            self.sess_conn[sid] = conn
+            for s, ev in self.svc.recalls():
+                if s == sid:
+                    self.actions.append(Reply(conn, {"v": 1, "t": "event", "sid": sid, **ev}))
+            return answer({"ok": True, "res": {"timeout_ms":
+                                               self.svc.sessions[sid]["timeout_ms"]}})
+        if op in READS:
+            if self._can_read(now):
+                return answer(self.svc.read(op, msg))
+            rnd = self.px.heartbeat(now, out := Out())
+            self.actions += out.actions
+            self.reads.append((rnd, conn, msg))
+            return None
+        if op == "open":
+            key: Any = ("open", msg.get("tok"))
+        else:
+            if not isinstance(sid, int) or not isinstance(msg.get("seq"), int):
+                return answer(err("EINVAL", what="sid and seq must be integers"))
+            key = (sid, msg["seq"])
+            sess = self.svc.sessions.get(sid)
+            if sess is not None and sess["tok"] == msg.get("tok"):
+                self.last_seen[sid] = now
+                self.sess_conn[sid] = conn
+                if msg["seq"] in sess["replies"]:
+                    return answer(sess["replies"][msg["seq"]])
+        self.pending[key] = (conn, rid)
+        if key not in self.inflight:
+            cmd = {k: v for k, v in msg.items() if k not in ("t", "v", "id")}
+            cmd["op"] = op
+            self.queue.append(cmd)
+            self.inflight.add(key)
+        return None
+
+    def _can_read(self, now: float) -> bool:
+        return self.px.lease_valid(now) and self.px.delivered >= self.px.commit
+
+    def _serve_reads(self, now: float) -> None:
+        if not self.reads or not self.px.term_started():
+            return
+        keep = []
+        for rnd, conn, msg in self.reads:
+            if self.px.confirmed_round >= rnd:
+                self.actions.append(Reply(conn, self._envelope(
+                    msg.get("id"), msg, self.svc.read(msg.get("t"), msg))))
+            else:
+                keep.append((rnd, conn, msg))
+        self.reads = keep
+
+    def _lost_leadership(self) -> None:
+        for key, (conn, rid) in self.pending.items():
+            msg = {"sid": key[0], "seq": key[1]} if key[0] != "open" else {}
+            self.actions.append(Reply(conn, self._envelope(rid, msg, {
+                **err("ENOT_LEADER"), "leader": None})))
+        for _rnd, conn, msg in self.reads:
+            self.actions.append(Reply(conn, self._envelope(msg.get("id"), msg, {
+                **err("ENOT_LEADER"), "leader": None})))
+        self.pending, self.reads, self.queue = {}, [], []
+        self.inflight, self.deadlines, self.expiring = set(), {}, set()
+
+    # ---- time ------------------------------------------------------------------------------
+    def _tick(self, now: float) -> None:
+        self._run(self.px.tick(now), now)
+        if self.px.term_started() and self.px.lease_valid(now):
+            for sid, sess in self.svc.sessions.items():
+                seen = self.last_seen.setdefault(sid, now)
+                if now - seen > sess["timeout_ms"] / 1000 and sid not in self.expiring:
+                    self.expiring.add(sid)
+                    self.queue.append({"op": "expire", "sid": sid})
+            for key, dl in list(self.deadlines.items()):
+                if now >= dl:
+                    del self.deadlines[key]
+                    self.queue.append({"op": "lock_timeout", "sid": key[0], "seq": key[1]})
+            if now >= self.next_recall:
+                self.next_recall = now + self.t.recall_repeat
+                for sid, ev in self.svc.recalls():
+                    if sid in self.sess_conn:
+                        self.actions.append(Reply(self.sess_conn[sid],
+                                                  {"v": 1, "t": "event", "sid": sid, **ev}))
+        self._serve_reads(now)
+
+    def _flush(self, now: float, wall: float) -> None:
+        while self.queue and self.px.can_propose():
+            batch, self.queue = self.queue[:self.t.max_batch], self.queue[self.t.max_batch:]
+            for c in batch:
+                c["w"] = wall
+            self._run(self.px.propose(batch, now), now)
+
+    # ---- applying decided entries ------------------------------------------------------------
+    def _applied(self, out: Out, now: float, wall: float) -> None:
+        leader = self.px.is_leader()
+        for slot, value, token in out.applied:
+            for i, cmd in enumerate(value):
+                pos = slot * SLOT_SHIFT + i
+                if not isinstance(cmd, dict):
+                    continue
+                own = ("open", cmd.get("tok")) if cmd.get("op") == "open" else (
+                    cmd.get("sid"), cmd.get("seq"))
+                if cmd.get("op") == "lock" and cmd.get("wait"):
+                    cmd_wait = cmd.get("wait_ms")
+                else:
+                    cmd_wait = None
+                fx = self.svc.apply(cmd, pos)
+                if cmd_wait is not None:
+                    self._note_wait(cmd, cmd_wait)
+                if leader:
+                    self._effects(fx, own, token, now)
+                    self.inflight.discard(own)
+                    if cmd.get("op") == "lock" and cmd.get("wait") and not any(
+                            k == "reply" and key == own for k, key, _ in fx):
+                        ms = cmd.get("wait_ms")
+                        self.deadlines[own] = now + (ms / 1000 if isinstance(ms, int)
+                                                     else float(1 << 40))
+                if cmd.get("op") == "expire":
+                    self.expiring.discard(cmd.get("sid"))
+                    self.last_seen.pop(cmd.get("sid"), None)
+        self._serve_reads(now)
+        if self.px.delivered - self.last_snap >= self.t.snapshot_every:
+            self.snapshot()
+
+    def _note_wait(self, cmd: dict, ms: Any) -> None:
+        """Keep wait_ms in the waiter record so that a new leader can enforce it."""
+        lk = self.svc.locks.get(cmd.get("name"))  # type: ignore[arg-type]
+        for w in (lk or {}).get("waiters", []):
+            if w[0] == cmd.get("sid") and w[1] == cmd.get("seq") and len(w) == 5:
+                w.append(ms if isinstance(ms, int) else None)
+
+    def _effects(self, fx: list, own: Any, token: int | None, now: float) -> None:
+        for kind, key, body in fx:
+            if kind == "push":
+                conn = self.sess_conn.get(key)
+                if conn is not None:
+                    self.actions.append(Reply(conn, {"v": 1, "t": "event", "sid": key, **body},
+                                              token))
+                continue
+            self.deadlines.pop(key, None)
+            if key[0] == "open" and body.get("ok"):
+                self.last_seen[body["res"]["sid"]] = now
+            if key in self.pending:
+                conn, rid = self.pending.pop(key)
+                msg = {"sid": key[0], "seq": key[1]} if key[0] != "open" else {}
+                self.actions.append(Reply(conn, self._envelope(rid, msg, body), token))
+            elif key != own and key[0] in self.sess_conn:
+                self.actions.append(Reply(self.sess_conn[key[0]], {
+                    "v": 1, "t": "event", "ev": "GRANTED", "sid": key[0], "seq": key[1],
+                    "reply": body}, token))
+
+    def snapshot(self) -> None:
+        slot = self.px.delivered
+        self.last_snap = slot
+        blob = self.svc.to_blob({"voters": sorted(self.members)})
+        self.px.token += 1
+        self.actions.append(TakeSnapshot(slot, blob, self.px.carry(), self.px.token))
+        self.px.compacted(slot)
+
+    # ---- shutdown and status ---------------------------------------------------------------
+    def stop(self) -> list:
+        self.stopping = True
+        return self.px.leave().actions
+
+    def status(self, now: float) -> dict:
+        px = self.px
+        lead = px.leader_no if px.leader_no is not None else None
+        members = []
+        for no, m in sorted(self.members.items()):
+            heard = px.last_heard.get(no)
+            members.append({"no": no, "member_id": m.get("member_id"), "udp": m.get("udp"),
+                            "tcp": m.get("tcp"), "voter": no in px.voters,
+                            "connected": no in px.connected(now) or no == self.no,
+                            "last_heard_ms": None if heard is None else int((now - heard) * 1000),
+                            "match": px.peer_commit.get(no, px.commit if no == self.no else 0),
+                            "lag": max(0, px.commit - px.peer_commit.get(no, 0))
+                            if no != self.no else 0})
+        role = px.role if px.role != "candidate" else "candidate"
+        return {"role": role, "leader": lead, "epoch": px.epoch(), "ballot": list(
+            px.ballot if px.role == "leader" else px.leader_ballot),
+            "lease_ms": max(0, int((px.leader_lease - now) * 1000)) if px.is_leader() else 0,
+            "next_seq": px.delivered + 1, "commit": px.commit,
+            "last_slot": max([px.commit, *px.accepted.keys(), *px.decided.keys()]),
+            "snapshot_slot": px.snap_slot, "members": members,
+            "counts": self.svc.counts()}
