@@ -99,6 +99,7 @@ class Paxos:
         self.confirmed_round = 0
         self.leader_lease = 0.0
         self.next_hb = 0.0
+        self.became_at = 0.0
 
     def start(self) -> Out:
         """Hand out the decided values recovered from storage, in slot order."""
@@ -132,6 +133,11 @@ class Paxos:
 
     def lease_valid(self, now: float) -> bool:
         return self.role == "leader" and now < self.leader_lease
+
+    def deposed(self, now: float) -> bool:
+        """A leader that could not renew its lease for a whole lease period: stop serving."""
+        return self.role == "leader" and not self.lease_valid(now) and \
+            now - max(self.leader_lease, self.became_at) > self.t.lease
 
     def can_propose(self) -> bool:
         return self.role == "leader" and len(self.open) < self.t.pipeline_window
@@ -282,6 +288,7 @@ class Paxos:
                     best[s] = (ab, v)
                 top = max(top, s)
         self.role = "leader"
+        self.became_at = now
         self.leader_no = self.no
         self.open, self.acks, self.sent_at = {}, {}, {}
         self.leader_lease = 0.0

@@ -124,8 +124,9 @@ class Replica:
             return answer(err("ESTOPPING"))
         if op not in LOGGED and op not in READS and op != "keepalive":
             return answer(err("EINVAL", what=f"unknown op {op!r}"))
-        if not self.px.term_started():
-            return answer({**err("ENOT_LEADER"), "leader": self.leader_hint()})
+        if not self.px.term_started() or self.px.deposed(now):
+            hint = None if self.px.is_leader() else self.leader_hint()
+            return answer({**err("ENOT_LEADER"), "leader": hint})
         sid = msg.get("sid")
         if op == "keepalive":
             if not self.px.lease_valid(now):
