@@ -14,7 +14,10 @@ from css_cell import Cell  # noqa: E402
 
 
 @pytest.fixture
-def cell(tmp_path):
+def cell(tmp_path, monkeypatch):
+    # the probe and the tools resolve ~/etc, ~/data and ~/run like the agent does
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("PAXOS_CELL_CONFIG", raising=False)
     c = Cell(str(tmp_path))
     try:
         yield c

@@ -80,6 +80,7 @@ class Node:
         self.dropped = 0
         self.hooks: dict[str, Any] = {"drop": {}}
         self.servers: list[Any] = []
+        self.ticking = True
 
     def now(self) -> float:
         return time.monotonic()
@@ -364,7 +365,7 @@ class Node:
         self.loop.create_task(self._ticker())
 
     async def _ticker(self) -> None:
-        while not self.stopped.is_set():
+        while self.ticking:
             self.feed(TickInput())
             await asyncio.sleep(self.r.t.tick)
 
@@ -376,15 +377,28 @@ class Node:
         deadline = self.now() + self.r.t.drain_timeout
         while (self.r.pending or self.r.px.open) and self.now() < deadline:
             await asyncio.sleep(0.01)
+        if not self.r.px.is_leader():
+            # learn the decisions of the last slots (they come with the next heartbeat) so
+            # that members stopped one after the other leave markers at the same next_seq
+            settle = self.now() + 2 * self.r.t.heartbeat
+            px = self.r.px
+            while self.now() < deadline and (self.now() < settle or px.commit < max(
+                    px.peer_commit.values(), default=0)):
+                await asyncio.sleep(0.01)
         while self.writing or self.wq:
             await asyncio.sleep(0.005)
-        self.stopped.set()
         for s in self.servers:
             s.close()
-        await asyncio.get_event_loop().run_in_executor(self.executor, self.st.close)
-        self.st.write_shutdown(self.r.px.delivered + 1, comment)
+        self.ticking = False
+        try:
+            await asyncio.get_event_loop().run_in_executor(self.executor, self.st.close)
+            self.st.write_shutdown(self.r.px.delivered + 1, comment)
+        except OSError as e:
+            log.critical("cannot write SHUTDOWN: %s", e)
+            os._exit(13)
         log.info("SHUTDOWN written with next_seq=%d", self.r.px.delivered + 1)
         self.exit_code = 0
+        self.stopped.set()
 
     def fatal(self, reason: str, code: int) -> None:
         log.critical("fatal: %s", reason)
