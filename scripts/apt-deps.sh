@@ -1,6 +1,6 @@
 # Sourced: installs the Debian packages the tests and the local cluster need, when root and missing.
 need=()
-for pair in sshd:openssh-server memcached:memcached tmux:tmux; do
+for pair in sshd:openssh-server memcached:memcached tmux:tmux iptables:iptables; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

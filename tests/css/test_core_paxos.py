@@ -75,7 +75,7 @@ def test_gated_sends_wait_for_durability() -> None:
     persists = [a for a in out.actions if isinstance(a, Persist)]
     sends = [a for a in out.actions if isinstance(a, Send) and a.msg["t"] == "ACCEPTED"]
     assert len(persists) == 1 and sends and sends[0].after == persists[0].token
-    out = px.handle(2, {"t": "PREPARE", "b": [2, 2], "from": 1}, 10.0)
+    out = px.handle(2, {"t": "PREPARE", "b": [2, 2], "fs": 1}, 10.0)
     assert all(a.msg["t"] == "NACK" for a in out.actions if isinstance(a, Send)), \
         "a follower with a fresh lease must refuse another candidate"
 
@@ -92,7 +92,7 @@ def test_recovery_restores_promise_and_decisions() -> None:
     assert [s for s, _v, _t in px.start().applied] == [1]
     assert px.promised == (3, 1) and px.commit == 1 and px.delivered == 1
     assert 2 in px.accepted and px.decided[3] == ["c"]
-    out = px.handle(2, {"t": "PREPARE", "b": [2, 2], "from": 1}, 100.0)
+    out = px.handle(2, {"t": "PREPARE", "b": [2, 2], "fs": 1}, 100.0)
     assert [a.msg["t"] for a in out.actions if isinstance(a, Send)] == ["NACK"]
 
 

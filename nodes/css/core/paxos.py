@@ -177,7 +177,7 @@ class Paxos:
                 self._start_election(now, out)
             elif now - self.prepare_sent >= self.t.retransmit:
                 self.prepare_sent = now
-                msg = {"t": "PREPARE", "b": list(self.ballot), "from": self.from_slot}
+                msg = {"t": "PREPARE", "b": list(self.ballot), "fs": self.from_slot}
                 self._send_all(out, msg, only=set(self.voters) - set(self.promises))
         elif now >= self.election_deadline and self.no in self.voters:
             self._start_election(now, out)
@@ -222,7 +222,7 @@ class Paxos:
         self.from_slot = self.commit + 1
         self.prepare_sent = now
         self.election_deadline = now + self._election_timeout()
-        self._send_all(out, {"t": "PREPARE", "b": list(self.ballot), "from": self.from_slot})
+        self._send_all(out, {"t": "PREPARE", "b": list(self.ballot), "fs": self.from_slot})
 
     def _lease_blocks(self, frm: int, now: float) -> bool:
         if frm == self.no:
@@ -235,7 +235,7 @@ class Paxos:
         b = _b(msg["b"])
         self.max_round = max(self.max_round, b[0])
         if b == self.promised and self.promise_token is not None:
-            out.actions.append(Send(frm, self._promise_msg(b, int(msg["from"])),
+            out.actions.append(Send(frm, self._promise_msg(b, int(msg["fs"])),
                                     self.promise_token))
             return
         if b <= self.promised or self._lease_blocks(frm, now):
@@ -248,7 +248,7 @@ class Paxos:
         if frm != self.no:
             self.election_deadline = now + self._election_timeout()
         self.promise_token = self._persist(out, [{"r": "PROMISE", "b": list(b)}])
-        out.actions.append(Send(frm, self._promise_msg(b, int(msg["from"])), self.promise_token))
+        out.actions.append(Send(frm, self._promise_msg(b, int(msg["fs"])), self.promise_token))
 
     def _promise_msg(self, b: Ballot, frm_slot: int) -> dict:
         msg: dict = {"t": "PROMISE", "b": list(b), "commit": self.commit}
@@ -437,11 +437,11 @@ class Paxos:
         if now - self.catchup_at < self.t.retransmit:
             return
         self.catchup_at = now
-        out.actions.append(Send(src, {"t": "CATCHUP_REQ", "from": self.commit + 1,
-                                      "to": self.commit + self.t.catchup_batch}))
+        out.actions.append(Send(src, {"t": "CATCHUP_REQ", "lo": self.commit + 1,
+                                      "hi": self.commit + self.t.catchup_batch}))
 
     def _on_CATCHUP_REQ(self, frm: int, msg: dict, now: float, out: Out) -> None:
-        lo, hi = int(msg["from"]), min(int(msg["to"]), self.commit)
+        lo, hi = int(msg["lo"]), min(int(msg["hi"]), self.commit)
         if lo < self.log_start:
             out.actions.append(Send(frm, {"t": "SNAPSHOT_NEEDED", "slot": self.delivered}))
             return

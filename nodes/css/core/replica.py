@@ -82,7 +82,7 @@ class Replica:
     # ---- peers -----------------------------------------------------------------------------
     def _peer(self, frm: int, msg: dict, now: float) -> None:
         t = msg.get("t")
-        if t == "CATCHUP_REQ" and int(msg.get("from", 0)) < self.px.log_start \
+        if t == "CATCHUP_REQ" and int(msg.get("lo", 0)) < self.px.log_start \
                 and frm in self.members:
             blob = self.svc.to_blob({"voters": sorted(self.members)})
             self.actions.append(Send(frm, {"t": "SNAPSHOT", "slot": self.px.delivered,

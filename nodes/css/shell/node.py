@@ -81,6 +81,7 @@ class Node:
         self.hooks: dict[str, Any] = {"drop": {}}
         self.servers: list[Any] = []
         self.ticking = True
+        self.last_role: tuple = ()
 
     def now(self) -> float:
         return time.monotonic()
@@ -93,6 +94,12 @@ class Node:
             log.exception("core failed on %s", type(inp).__name__)
             return self.fatal("internal error in core", 12)
         self.dispatch(acts)
+        px = self.r.px
+        if (px.role, px.ballot, px.leader_no) != self.last_role:
+            self.last_role = (px.role, px.ballot, px.leader_no)
+            log.info("role=%s ballot=%s leader=%s commit=%d promised=%s (after %s %s)", px.role,
+                     px.ballot, px.leader_no, px.commit, px.promised, type(inp).__name__,
+                     inp.msg.get("t") if isinstance(inp, Peer) else "")
         if not self.flush_scheduled and not isinstance(inp, Flush):
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
@@ -162,8 +169,9 @@ class Node:
         m = self.members.get(to)
         if m is None or self._hook_drop(to, "out"):
             return
-        env = {**msg, "cell_id": self.cell_id, "from": self.no, "mid": m_id(self.members,
-                                                                          self.no)}
+        # envelope of spec 2.3: the sender is `no` (member number) and `from` (member id)
+        env = {**msg, "cell_id": self.cell_id, "no": self.no,
+               "from": m_id(self.members, self.no)}
         data = pack(env)
         if len(data) <= UDP_MAX and self.udp is not None:
             self.udp.sendto(data, tuple(m["udp"]))
@@ -179,16 +187,17 @@ class Node:
             except Exception:
                 return
             link = Conn(w)
-            link.send({"t": "PEER_HELLO", "cell_id": self.cell_id, "from": self.no})
+            link.send({"t": "PEER_HELLO", "cell_id": self.cell_id, "no": self.no,
+                       "from": m_id(self.members, self.no)})
             self.peer_links[to] = link
         link.send(env)
 
     def _accept_peer(self, msg: dict) -> int | None:
-        frm = msg.get("from")
+        frm = msg.get("no")
         if msg.get("cell_id") != self.cell_id or frm not in self.members:
             self.dropped += 1
             return None
-        if msg.get("mid") is not None and msg.get("mid") != m_id(self.members, frm):
+        if msg.get("from") != m_id(self.members, frm):
             self.dropped += 1
             return None
         return frm
