@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from css_cell import Cell  # noqa: E402
+from css_cell import Cell, Firewall  # noqa: E402
 
 
 @pytest.fixture
@@ -30,3 +30,25 @@ def running_cell(cell):
     cell.start_all(init=True)
     asyncio.run(cell.wait_leader())
     return cell
+
+
+@pytest.fixture
+def firewall():
+    fw = Firewall()
+    try:
+        yield fw
+    finally:
+        fw.close()
+
+
+@pytest.fixture
+def far_cell(tmp_path, monkeypatch):
+    """A cell on 127.0.0.11-13, so that the clients (source 127.0.0.1) are never cut off."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    c = Cell(str(tmp_path), hosts=("127.0.0.11", "127.0.0.12", "127.0.0.13"))
+    try:
+        c.start_all(init=True)
+        asyncio.run(c.wait_leader())
+        yield c
+    finally:
+        c.close()

@@ -141,3 +141,29 @@ class Cell:
                 return f.read()
         except OSError:
             return ""
+
+
+class Firewall:
+    """iptables rules in a private chain, always removed by close()."""
+
+    def __init__(self) -> None:
+        self.chain = f"CSSTEST{os.getpid() % 100000}"
+        self._ipt("-N", self.chain)
+        self._ipt("-I", "INPUT", "-j", self.chain)
+
+    @staticmethod
+    def _ipt(*args: str, check: bool = True) -> None:
+        subprocess.run(["iptables", "-w", *args], check=check, capture_output=True)
+
+    def isolate(self, host: str, others: list[str]) -> None:
+        for o in others:
+            self._ipt("-A", self.chain, "-s", host, "-d", o, "-j", "DROP")
+            self._ipt("-A", self.chain, "-s", o, "-d", host, "-j", "DROP")
+
+    def heal(self) -> None:
+        self._ipt("-F", self.chain)
+
+    def close(self) -> None:
+        self._ipt("-D", "INPUT", "-j", self.chain, check=False)
+        self._ipt("-F", self.chain, check=False)
+        self._ipt("-X", self.chain, check=False)

@@ -64,3 +64,37 @@ def test_follower_kill9_and_all_three_killed(running_cell) -> None:
 
     asyncio.run(w.run(faults))
     verify(w)
+
+
+def test_isolated_leader_stops_serving_and_majority_takes_over(far_cell, firewall) -> None:
+    cell = far_cell
+    w = Workload(cell.addrs(), seed=3)
+    seen: dict = {}
+
+    async def faults() -> None:
+        await asyncio.sleep(0.8)
+        leader = await cell.wait_leader()
+        others = [h for i, h in enumerate(cell.hosts) if i != leader]
+        t0 = time.monotonic()
+        firewall.isolate(cell.hosts[leader], others)
+        new = await cell.wait_leader(timeout=10, exclude=leader)
+        seen["failover"] = time.monotonic() - t0
+        await asyncio.sleep(0.8)  # lease 0.4 s: long expired
+        from nodes.css.probe import status
+        old = await status(cell.tcp(leader))
+        seen["old_lease_ms"] = old["lease_ms"]
+        seen["ok_during"] = w.ok_count
+        await asyncio.sleep(1.0)
+        seen["ok_after"] = w.ok_count
+        firewall.heal()
+        await asyncio.sleep(1.5)
+        sts = await cell.statuses()
+        seen["leaders"] = [n for n, s in sts.items() if s["role"] == "leader"]
+        seen["new"] = new
+
+    asyncio.run(w.run(faults))
+    verify(w)
+    assert seen["old_lease_ms"] == 0, "an isolated leader must lose its lease"
+    assert seen["ok_after"] > seen["ok_during"], "the majority must serve during the isolation"
+    assert seen["leaders"] == [seen["new"]], "the old leader must step down after healing"
+    assert seen["failover"] < 0.9 + 0.4 + 1.0
