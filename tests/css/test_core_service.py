@@ -166,7 +166,7 @@ def test_lock_timeout() -> None:
     a, b = h.open(), h.open()
     h.req(a, "lock", name="L", mode="W")
     assert h.req(b, "lock", seq=5, name="L", mode="W", wait=True) is None
-    assert h.svc.waiters() == [(b, 5, "L")]
+    assert h.svc.waiters() == [(b, 5, "L", None)]
     fx = h.apply({"op": "lock_timeout", "sid": b, "seq": 5})
     assert h.replies_for(fx)[(b, 5)]["err"] == "ETIMEDOUT"
     assert h.req(b, "lock", seq=5, name="L", mode="W", wait=True)["err"] == "ETIMEDOUT"

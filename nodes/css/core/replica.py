@@ -68,16 +68,9 @@ class Replica:
             self._lost_leadership()
         if out.became_leader:
             self.last_seen = {sid: now for sid in self.svc.sessions}  # grace after failover
-            self.deadlines = {(w[0], w[1]): now + self._wait_ms(w[0], w[1]) / 1000
-                              for w in self.svc.waiters()}
+            self.deadlines = {(w[0], w[1]): now + w[3] / 1000
+                              for w in self.svc.waiters() if w[3] is not None}
         self._applied(out, now, 0.0)
-
-    def _wait_ms(self, sid: int, seq: int) -> int:
-        for lk in self.svc.locks.values():
-            for w in lk["waiters"]:
-                if w[0] == sid and w[1] == seq and len(w) > 5 and w[5] is not None:
-                    return int(w[5])
-        return 1 << 40
 
     # ---- peers -----------------------------------------------------------------------------
     def _peer(self, frm: int, msg: dict, now: float) -> None:
@@ -159,6 +152,9 @@ class Replica:
                 self.sess_conn[sid] = conn
                 if msg["seq"] in sess["replies"]:
                     return answer(sess["replies"][msg["seq"]])
+                if msg["seq"] in sess["waiting"]:
+                    self.pending[key] = (conn, rid)  # a queued lock: answered when granted
+                    return None
         self.pending[key] = (conn, rid)
         if key not in self.inflight:
             cmd = {k: v for k, v in msg.items() if k not in ("t", "v", "id")}
@@ -231,34 +227,21 @@ class Replica:
                     continue
                 own = ("open", cmd.get("tok")) if cmd.get("op") == "open" else (
                     cmd.get("sid"), cmd.get("seq"))
-                if cmd.get("op") == "lock" and cmd.get("wait"):
-                    cmd_wait = cmd.get("wait_ms")
-                else:
-                    cmd_wait = None
                 fx = self.svc.apply(cmd, pos)
-                if cmd_wait is not None:
-                    self._note_wait(cmd, cmd_wait)
                 if leader:
                     self._effects(fx, own, token, now)
                     self.inflight.discard(own)
                     if cmd.get("op") == "lock" and cmd.get("wait") and not any(
                             k == "reply" and key == own for k, key, _ in fx):
                         ms = cmd.get("wait_ms")
-                        self.deadlines[own] = now + (ms / 1000 if isinstance(ms, int)
-                                                     else float(1 << 40))
+                        if isinstance(ms, int) and own not in self.deadlines:
+                            self.deadlines[own] = now + ms / 1000
                 if cmd.get("op") == "expire":
                     self.expiring.discard(cmd.get("sid"))
                     self.last_seen.pop(cmd.get("sid"), None)
         self._serve_reads(now)
         if self.px.delivered - self.last_snap >= self.t.snapshot_every:
             self.snapshot()
-
-    def _note_wait(self, cmd: dict, ms: Any) -> None:
-        """Keep wait_ms in the waiter record so that a new leader can enforce it."""
-        lk = self.svc.locks.get(cmd.get("name"))  # type: ignore[arg-type]
-        for w in (lk or {}).get("waiters", []):
-            if w[0] == cmd.get("sid") and w[1] == cmd.get("seq") and len(w) == 5:
-                w.append(ms if isinstance(ms, int) else None)
 
     def _effects(self, fx: list, own: Any, token: int | None, now: float) -> None:
         for kind, key, body in fx:

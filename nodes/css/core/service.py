@@ -216,7 +216,8 @@ class Service:
             self._recall(name, lk, sid, mode, fx)
             self._drop_if_unused(name)
             raise Err("EBUSY")
-        lk["waiters"].append([sid, seq, mode, recall, released_read])
+        wait_ms = cmd.get("wait_ms") if isinstance(cmd.get("wait_ms"), int) else None
+        lk["waiters"].append([sid, seq, mode, recall, released_read, wait_ms])
         self.sessions[sid]["waiting"][seq] = name
         self._recall(name, lk, sid, mode, fx)
         if released_read:
@@ -246,7 +247,7 @@ class Service:
         if not lk["holders"]:
             lk["mode"] = None
         while lk["waiters"]:
-            sid, seq, mode, recall, rr = lk["waiters"][0]
+            sid, seq, mode, recall, rr, _ms = lk["waiters"][0]
             if lk["holders"] and not (mode == "R" and lk["mode"] == "R"):
                 break
             lk["waiters"].pop(0)
@@ -292,8 +293,9 @@ class Service:
         self._finish_wait(sid, seq, err("ETIMEDOUT"), fx)
         self._grant(name, pos, fx)
 
-    def waiters(self) -> list[tuple[int, int, str]]:
-        return [(w[0], w[1], n) for n, lk in self.locks.items() for w in lk["waiters"]]
+    def waiters(self) -> list[tuple[int, int, str, int | None]]:
+        """(sid, seq, lock name, wait_ms) of every queued lock request."""
+        return [(w[0], w[1], n, w[5]) for n, lk in self.locks.items() for w in lk["waiters"]]
 
     # ---- files -----------------------------------------------------------------------------
     def _put(self, name: str, data: bytes, pos: int, cmd: dict, eph: int | None) -> dict:
