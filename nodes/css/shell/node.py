@@ -112,6 +112,9 @@ class Node:
         for a in acts:
             if isinstance(a, (Persist, TakeSnapshot)):
                 self.wq.append(a)
+                if isinstance(a, TakeSnapshot):
+                    log.info("%s snapshot at slot %d (%d bytes)",
+                             "installing peer" if a.installed else "taking", a.slot, len(a.blob))
             elif isinstance(a, (Send, Reply)):
                 if a.after is not None and a.after > self.durable:
                     self.gated.append((a.after, a))
