@@ -93,12 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.no not in members:
         return fail(2, f"member {a.no} is not in the cell configuration")
-    if a.init and not a.cell_id:
-        return fail(2, "--init needs --cell-id")
+    if (a.init or a.join) and not a.cell_id:
+        return fail(2, "--init and --join need --cell-id")
     if a.unsafe_no_fsync and not a.test_hooks:
         return fail(2, "--unsafe-no-fsync is refused without --test-hooks")
-    if a.join:
-        return fail(2, "--join (member replacement) is not implemented yet")
     setup_logging(a.log, a.cell, a.no)
     try:
         return asyncio.run(run(a, members, timing))
@@ -115,6 +113,12 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
         st.create({"cell": a.cell, "cell_id": a.cell_id, "no": a.no,
                    "member_id": member_id(a.cell_id, a.no), "created": time.time()})
         mode = "init"
+    elif a.join:
+        if not st.is_empty():
+            return fail(4, f"{path}: data directory present; --join needs it absent or empty")
+        st.create({"cell": a.cell, "cell_id": a.cell_id, "no": a.no, "joined": True,
+                   "member_id": os.urandom(8).hex(), "created": time.time()})
+        mode = "join"
     elif st.is_empty():
         return fail(10, f"{path}: no data directory; use --init or --join (never recreated "
                         "automatically)")
@@ -128,8 +132,8 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     cell_id = m["cell_id"]
     for no, mem in members.items():
         mem["member_id"] = member_id(cell_id, no)
-    if m.get("member_id") != members[a.no]["member_id"]:
-        return fail(11, f"{path}: member id {m.get('member_id')} is no longer in the cell")
+    if not m.get("joined") and m.get("member_id") != members[a.no]["member_id"]:
+        return fail(10, f"{path}: member id {m.get('member_id')} does not match the cell id")
     st.lock()
     marker = st.read_shutdown()
     snap_slot, blob, records = st.load()
@@ -137,13 +141,19 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     rec.snap_slot = snap_slot
     for r in records:
         rec.feed(r)
-    svc = Service.from_blob(blob)[0] if blob is not None else Service()
+    svc, extra = Service.from_blob(blob) if blob is not None else (Service(), {})
     if mode == "init":
         refusal = await probe_peers_for_init(members, a.no, cell_id)
         if refusal:
             return fail(4, refusal)
     now = time.monotonic()
-    replica = Replica(a.no, members, timing, int.from_bytes(os.urandom(4), "big"), now, rec, svc)
+    me = members[a.no]
+    join = {"no": a.no, "member_id": m["member_id"], "udp": me["udp"],
+            "tcp": me["tcp"]} if m.get("joined") else None
+    replica = Replica(a.no, members, timing, int.from_bytes(os.urandom(4), "big"), now, rec, svc,
+                      extra=extra, member_id=m["member_id"], join=join)
+    if replica.removed:
+        return fail(11, f"{path}: member {m['member_id']} was replaced and retired")
     if mode == "restart":
         if marker is not None:
             if marker[0] != replica.px.delivered + 1:
@@ -157,7 +167,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     st.resume()
     rd = run_dir()
     os.makedirs(rd, mode=0o700, exist_ok=True)
-    info = {"start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
+    info = {"member_id": m["member_id"], "start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
             "test_hooks": a.test_hooks,
             "control": os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.sock")}
     node = Node(a.cell, a.no, cell_id, members, replica, st, info)

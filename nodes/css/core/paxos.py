@@ -9,6 +9,7 @@ leader's own accept is counted only once it is durable, exactly like a peer's.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from .types import ZERO, Ballot, Out, Persist, Send, Timing
@@ -55,7 +56,12 @@ class Paxos:
     def __init__(self, no: int, voters: list[int], timing: Timing, seed: int, now: float,
                  rec: Recovered | None = None) -> None:
         self.no = no
+        # quorums: every set must reach a majority (two sets during a joint configuration);
+        # peers: everyone who receives the log, learners included
+        self.quorums: list[frozenset[int]] = [frozenset(voters)]
+        self.peers: set[int] = set(voters)
         self.voters = sorted(voters)
+        self.cfg_of: Callable[[Any], list[frozenset[int]] | None] = lambda v: None
         self.t = timing
         self.rng = random.Random(seed)
         rec = rec or Recovered()
@@ -108,8 +114,21 @@ class Paxos:
         return out
 
     # ---- helpers ---------------------------------------------------------------------------
-    def quorum(self) -> int:
-        return len(self.voters) // 2 + 1
+    def is_quorum(self, acks: set[int], extra: list[frozenset[int]] | None = None) -> bool:
+        return all(len(acks & q) > len(q) // 2 for q in self.quorums + (extra or []))
+
+    def set_config(self, quorums: list[frozenset[int]], peers: set[int]) -> None:
+        """A configuration entry was applied: it governs every later slot."""
+        self.quorums = list(quorums)
+        self.peers = set(peers) | {self.no}
+        self.voters = sorted(set().union(*quorums))
+
+    def _open_cfgs(self) -> list[frozenset[int]]:
+        """Quorums of configuration entries still in flight: require them too (safe)."""
+        extra: list[frozenset[int]] = []
+        for v in self.open.values():
+            extra += self.cfg_of(v) or []
+        return extra
 
     def _election_timeout(self) -> float:
         return self.rng.uniform(self.t.election_min, self.t.election_max)
@@ -121,7 +140,7 @@ class Paxos:
 
     def _send_all(self, out: Out, msg: dict, after: int | None = None, self_too: bool = True,
                   only: set[int] | None = None) -> None:
-        for p in self.voters:
+        for p in sorted(self.peers):
             if (p != self.no or self_too) and (only is None or p in only):
                 out.actions.append(Send(p, msg, after))
 
@@ -152,7 +171,7 @@ class Paxos:
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, frm: int, msg: dict, now: float) -> Out:
         out = Out()
-        if frm not in self.voters:
+        if frm not in self.peers:
             return out
         if frm != self.no:
             self.last_heard[frm] = now
@@ -171,7 +190,7 @@ class Paxos:
                 if now - self.sent_at[s] >= self.t.retransmit:
                     self.sent_at[s] = now
                     msg = self._accept_msg(s, v)
-                    self._send_all(out, msg, only=set(self.voters) - self.acks[s])
+                    self._send_all(out, msg, only=self.peers - self.acks[s])
         elif self.role == "candidate":
             if now >= self.election_deadline:
                 self._start_election(now, out)
@@ -196,7 +215,7 @@ class Paxos:
             self.hb_acks.pop(r, None)
         msg = {"t": "HB", "b": list(self.ballot), "commit": self.commit, "n": self.hb_round}
         self._send_all(out, msg, self_too=False)
-        if len(self.voters) == 1:
+        if self.is_quorum({self.no}):
             self._round_acked(self.hb_round)
         return self.hb_round
 
@@ -272,7 +291,11 @@ class Paxos:
             self._maybe_catchup(now, out)
             return
         self.promises[frm] = msg
-        if len(self.promises) >= self.quorum():
+        extra: list[frozenset[int]] = []
+        for p in self.promises.values():  # configurations that may govern slots in range
+            for e in p.get("dec", []) + p.get("acc", []):
+                extra += self.cfg_of(e[-1]) or []
+        if self.no in self.voters and self.is_quorum(set(self.promises), extra):
             self._become_leader(now, out)
 
     def _become_leader(self, now: float, out: Out) -> None:
@@ -363,7 +386,7 @@ class Paxos:
         if self.role != "leader" or _b(msg["b"]) != self.ballot or s not in self.open:
             return
         self.acks[s].add(frm)
-        if len(self.acks[s]) >= self.quorum():
+        if self.is_quorum(self.acks[s], self._open_cfgs()):
             v = self.open.pop(s)
             del self.acks[s], self.sent_at[s]
             self.decided[s] = v
@@ -389,7 +412,7 @@ class Paxos:
         n = int(msg["n"])
         if n in self.hb_acks:
             self.hb_acks[n].add(frm)
-            if len(self.hb_acks[n]) >= self.quorum():
+            if self.is_quorum(self.hb_acks[n]):
                 self._round_acked(n)
 
     def _round_acked(self, n: int) -> None:

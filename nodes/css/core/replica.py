@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import membership as mb
 from .paxos import Paxos, Recovered
+from .reconfig import ReconfigMixin, recovered_config
 from .service import Service, err
-from .types import Client, Closed, Flush, Out, Peer, Reply, Send, TakeSnapshot, Tick, Timing
+from .types import Client, Closed, Fatal, Flush, Out, Peer, Reply, Send, TakeSnapshot, Tick, Timing
 
 READS = ("read", "stat", "list", "counter_get", "session_info")
 LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
@@ -19,13 +21,38 @@ LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", 
 SLOT_SHIFT = 512  # pos = slot * 512 + index in the batch
 
 
-class Replica:
+class Replica(ReconfigMixin):
     def __init__(self, no: int, members: dict[int, dict], timing: Timing, seed: int,
-                 now: float, rec: Recovered | None = None, service: Service | None = None) -> None:
-        self.no = no
-        self.members = members  # no -> {"udp": [h, p], "tcp": [h, p], "member_id": str}
+                 now: float, rec: Recovered | None = None, service: Service | None = None,
+                 extra: dict | None = None, member_id: str | None = None,
+                 join: dict | None = None) -> None:
+        """`members`: the cell file ({no: {udp, tcp, member_id}}), the genesis configuration.
+        `extra`: what the snapshot carried besides the state (the configuration then).
+        `join`: {no, member_id, udp, tcp} when starting as a joining member."""
         self.t = timing
-        self.px = Paxos(no, sorted(members), timing, seed, now, rec)
+        gen = mb.genesis(members)
+        self.cfg = (extra or {}).get("cfg") or gen
+        final = recovered_config(gen, extra or {}, rec)
+        my_id = no
+        for pid, m in final["members"].items():
+            if member_id is not None and m["member_id"] == member_id:
+                my_id = pid
+        self.joining = join is not None and not any(
+            m["member_id"] == join["member_id"] for m in final["members"].values())
+        self.removed = member_id is not None and member_id in final["retired"]
+        self.join_info = join or {}
+        self.join_expect: int | None = None
+        self.next_join = 0.0
+        self.cfg_inflight = False
+        self.addr: dict[int, dict] = {i: dict(m) for i, m in gen["members"].items()}
+        self.members: dict[int, dict] = {}
+        self.px = Paxos(-1 if self.joining else my_id, [], timing, seed, now, rec)
+        self.px.cfg_of = mb.cfg_quorums
+        if self.joining:
+            self.px.quorums, self.px.peers = [frozenset([-2])], set()  # never votes or leads
+        else:
+            self._sync_members()
+        self.no = self.px.no
         self.svc = service or Service()
         self.pending: dict[Any, tuple[Any, Any]] = {}  # reply key -> (conn, request id)
         self.queue: list[dict] = []
@@ -38,7 +65,6 @@ class Replica:
         self.next_recall = 0.0
         self.last_snap = self.px.snap_slot
         self.stopping = False
-        self.cfg_version = 1
         self.actions: list = []
         self._applied(self.px.start(), now, 0.0)  # replay decided values from the WAL
         self.actions = []
@@ -66,6 +92,8 @@ class Replica:
         self.actions += out.actions
         if out.stepped_down:
             self._lost_leadership()
+        if out.became_leader and self.cfg.get("joint"):
+            self.queue.append(mb.finalize_cmd(self.cfg))  # finish a replace begun earlier
         if out.became_leader:
             self.last_seen = {sid: now for sid in self.svc.sessions}  # grace after failover
             self.deadlines = {(w[0], w[1]): now + w[3] / 1000
@@ -75,16 +103,27 @@ class Replica:
     # ---- peers -----------------------------------------------------------------------------
     def _peer(self, frm: int, msg: dict, now: float) -> None:
         t = msg.get("t")
+        if t == "JOIN":
+            return self._on_join(msg, now)
+        if t == "JOIN_OK":
+            return self._on_join_ok(msg, now)
+        if t == "REMOVED" and frm in self.members:
+            self.actions.append(Fatal("this member was removed from the cell", 11))
+            return
+        if frm not in self.members:
+            if frm in self.addr and self.addr[frm]["member_id"] in self.cfg["retired"]:
+                self.actions.append(Send(frm, {"t": "REMOVED"}))
+            return
         if t == "CATCHUP_REQ" and int(msg.get("lo", 0)) < self.px.log_start \
                 and frm in self.members:
-            blob = self.svc.to_blob({"voters": sorted(self.members)})
+            blob = self.svc.to_blob(self._snapshot_extra())
             self.actions.append(Send(frm, {"t": "SNAPSHOT", "slot": self.px.delivered,
                                            "blob": blob}))
             return
         if t == "SNAPSHOT" and frm in self.members:
             slot, blob = int(msg["slot"]), msg["blob"]
             if slot > self.px.delivered:
-                self.svc, _ = Service.from_blob(blob)
+                self.svc = self._install_extra(blob)
                 self.px.install(slot)
                 self.last_snap = slot
                 self.px.token += 1
@@ -97,7 +136,7 @@ class Replica:
     # ---- clients ---------------------------------------------------------------------------
     def _envelope(self, rid: Any, msg: dict, body: dict) -> dict:
         env = {"v": 1, "t": "reply", "id": rid, "sid": msg.get("sid"), "seq": msg.get("seq"),
-               "epoch": self.px.epoch(), "cfg": self.cfg_version}
+               "epoch": self.px.epoch(), "cfg": self.cfg["version"]}
         env.update(body)
         return env
 
@@ -105,7 +144,7 @@ class Replica:
         ln = self.px.leader_no
         if ln is None or ln not in self.members:
             return None
-        return {"no": ln, "tcp": self.members[ln]["tcp"]}
+        return {"no": self.members[ln]["no"], "tcp": self.members[ln]["tcp"]}
 
     def _client(self, conn: Any, msg: dict, now: float) -> None:
         op, rid = msg.get("t"), msg.get("id")
@@ -115,7 +154,12 @@ class Replica:
 
         if self.stopping:
             return answer(err("ESTOPPING"))
-        if op not in LOGGED and op not in READS and op != "keepalive":
+        if op == "config":
+            return answer({"ok": True, "res": self.cfg})
+        if op == "replace" and self.px.term_started() and not self.px.deposed(now):
+            res = self._replace(conn, msg, now)
+            return None if res is None else answer(res)
+        if op not in LOGGED and op != "replace" and op not in READS and op != "keepalive":
             return answer(err("EINVAL", what=f"unknown op {op!r}"))
         if not self.px.term_started() or self.px.deposed(now):
             hint = None if self.px.is_leader() else self.leader_hint()
@@ -187,10 +231,13 @@ class Replica:
             self.actions.append(Reply(conn, self._envelope(msg.get("id"), msg, {
                 **err("ENOT_LEADER"), "leader": None})))
         self.pending, self.reads, self.queue = {}, [], []
+        self.cfg_inflight = False
         self.inflight, self.deadlines, self.expiring = set(), {}, set()
 
     # ---- time ------------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
+        if self.joining:
+            return self._joining_tick(now)
         self._run(self.px.tick(now), now)
         if self.px.term_started() and self.px.lease_valid(now):
             for sid, sess in self.svc.sessions.items():
@@ -211,8 +258,15 @@ class Replica:
         self._serve_reads(now)
 
     def _flush(self, now: float, wall: float) -> None:
-        while self.queue and self.px.can_propose():
-            batch, self.queue = self.queue[:self.t.max_batch], self.queue[self.t.max_batch:]
+        while self.queue and self.px.can_propose() and not self.cfg_inflight:
+            # a configuration entry is a pipeline barrier: alone in its slot, nothing after it
+            # is proposed until it is applied
+            cut = next((i for i, c in enumerate(self.queue) if c.get("op") == "_cfg"), None)
+            n = self.t.max_batch if cut is None else (cut or 1)
+            batch, self.queue = self.queue[:min(n, self.t.max_batch)], self.queue[
+                min(n, self.t.max_batch):]
+            if batch[0].get("op") == "_cfg":
+                self.cfg_inflight = True
             for c in batch:
                 c["w"] = wall
             self._run(self.px.propose(batch, now), now)
@@ -224,6 +278,9 @@ class Replica:
             for i, cmd in enumerate(value):
                 pos = slot * SLOT_SHIFT + i
                 if not isinstance(cmd, dict):
+                    continue
+                if cmd.get("op") == "_cfg":
+                    self._apply_cfg(cmd, now, token)
                     continue
                 own = ("open", cmd.get("tok")) if cmd.get("op") == "open" else (
                     cmd.get("sid"), cmd.get("seq"))
@@ -266,7 +323,7 @@ class Replica:
     def snapshot(self) -> None:
         slot = self.px.delivered
         self.last_snap = slot
-        blob = self.svc.to_blob({"voters": sorted(self.members)})
+        blob = self.svc.to_blob(self._snapshot_extra())
         self.px.token += 1
         self.actions.append(TakeSnapshot(slot, blob, self.px.carry(), self.px.token))
         self.px.compacted(slot)
@@ -278,22 +335,35 @@ class Replica:
 
     def status(self, now: float) -> dict:
         px = self.px
-        lead = px.leader_no if px.leader_no is not None else None
+        me = px.no
         members = []
-        for no, m in sorted(self.members.items()):
-            heard = px.last_heard.get(no)
-            members.append({"no": no, "member_id": m.get("member_id"), "udp": m.get("udp"),
-                            "tcp": m.get("tcp"), "voter": no in px.voters,
-                            "connected": no in px.connected(now) or no == self.no,
+        for pid, m in sorted(self.members.items()):
+            heard = px.last_heard.get(pid)
+            members.append({"no": m.get("no"), "id": pid, "member_id": m.get("member_id"),
+                            "udp": m.get("udp"), "tcp": m.get("tcp"),
+                            "voter": m.get("role") == "voter",
+                            "connected": pid in px.connected(now) or pid == me,
                             "last_heard_ms": None if heard is None else int((now - heard) * 1000),
-                            "match": px.peer_commit.get(no, px.commit if no == self.no else 0),
-                            "lag": max(0, px.commit - px.peer_commit.get(no, 0))
-                            if no != self.no else 0})
-        role = px.role if px.role != "candidate" else "candidate"
-        return {"role": role, "leader": lead, "epoch": px.epoch(), "ballot": list(
+                            "match": px.commit if pid == me else px.peer_commit.get(pid, 0),
+                            "lag": 0 if pid == me else max(0, px.commit - px.peer_commit.get(
+                                pid, 0))})
+        if self.joining:
+            role = "joining"
+        elif me not in px.voters:
+            role = "learner"
+        else:
+            role = px.role
+        lead = self.members.get(px.leader_no, {}).get("no") if px.leader_no is not None else None
+        return {"role": role, "leader": lead, "id": me, "epoch": px.epoch(), "ballot": list(
             px.ballot if px.role == "leader" else px.leader_ballot),
             "lease_ms": max(0, int((px.leader_lease - now) * 1000)) if px.is_leader() else 0,
             "next_seq": px.delivered + 1, "commit": px.commit,
             "last_slot": max([px.commit, *px.accepted.keys(), *px.decided.keys()]),
             "snapshot_slot": px.snap_slot, "members": members,
+            "config": {"version": self.cfg["version"],
+                       "voters": sorted(self.members[i]["no"] for i in px.voters
+                                        if i in self.members),
+                       "learners": sorted(m["no"] for m in self.members.values()
+                                          if m["role"] == "learner"),
+                       "retired": list(self.cfg["retired"]), "joint": bool(self.cfg["joint"])},
             "counts": self.svc.counts()}

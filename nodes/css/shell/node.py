@@ -59,7 +59,8 @@ class Node:
     def __init__(self, cell: str, no: int, cell_id: str, members: dict[int, dict],
                  replica: Replica, storage: Storage, info: dict) -> None:
         self.cell, self.no, self.cell_id = cell, no, cell_id
-        self.members = members
+        self.file_members = members  # the cell file: where to bind; the replica has the rest
+        self.member_id = info["member_id"]
         self.r = replica
         self.st = storage
         self.info = info  # start_mode, started, fsync, test_hooks, control path, pid path
@@ -127,8 +128,8 @@ class Node:
     def perform(self, a: Any) -> None:
         if isinstance(a, Reply):
             a.conn.send(a.msg)
-        elif a.to == self.no:
-            self.loop.call_soon(self.feed, Peer(self.no, a.msg))
+        elif a.to == self.r.px.no:
+            self.loop.call_soon(self.feed, Peer(a.to, a.msg))
         else:
             self.send_peer(a.to, a.msg)
 
@@ -169,12 +170,11 @@ class Node:
 
     # ---- member transport ------------------------------------------------------------------
     def send_peer(self, to: int, msg: dict) -> None:
-        m = self.members.get(to)
+        m = self.r.addr.get(to)
         if m is None or self._hook_drop(to, "out"):
             return
         # envelope of spec 2.3: the sender is `no` (member number) and `from` (member id)
-        env = {**msg, "cell_id": self.cell_id, "no": self.no,
-               "from": m_id(self.members, self.no)}
+        env = {**msg, "cell_id": self.cell_id, "no": self.r.px.no, "from": self.member_id}
         data = pack(env)
         if len(data) <= UDP_MAX and self.udp is not None:
             self.udp.sendto(data, tuple(m["udp"]))
@@ -185,22 +185,24 @@ class Node:
         link = self.peer_links.get(to)
         if link is None or link.closed:
             try:
-                host, port = self.members[to]["tcp"]
+                host, port = self.r.addr[to]["tcp"]
                 _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
             except Exception:
                 return
             link = Conn(w)
-            link.send({"t": "PEER_HELLO", "cell_id": self.cell_id, "no": self.no,
-                       "from": m_id(self.members, self.no)})
+            link.send({"t": "PEER_HELLO", "cell_id": self.cell_id, "no": self.r.px.no,
+                       "from": self.member_id})
             self.peer_links[to] = link
         link.send(env)
 
     def _accept_peer(self, msg: dict) -> int | None:
         frm = msg.get("no")
-        if msg.get("cell_id") != self.cell_id or frm not in self.members:
+        if msg.get("cell_id") != self.cell_id:
             self.dropped += 1
             return None
-        if msg.get("from") != m_id(self.members, frm):
+        if msg.get("t") in ("JOIN", "PEER_HELLO") and frm not in self.r.addr:
+            return -1  # a joining member has no id yet (spec 2.3: the admission request)
+        if frm not in self.r.addr or msg.get("from") != self.r.addr[frm].get("member_id"):
             self.dropped += 1
             return None
         return frm
@@ -280,8 +282,9 @@ class Node:
                 self.clients[conn]["client"] = msg["client"]
             conn.send({**base, "res": {
                 "no": self.no, "leader": self.r.leader_hint(), "epoch": self.r.px.epoch(),
-                "cfg": self.r.cfg_version, "version": VERSION, "protocol": PROTOCOL,
-                "members": [{"no": n, "tcp": m["tcp"]} for n, m in sorted(self.members.items())],
+                "cfg": self.r.cfg["version"], "version": VERSION, "protocol": PROTOCOL,
+                "members": [{"no": m["no"], "tcp": m["tcp"]}
+                            for _i, m in sorted(self.r.members.items())],
                 "limits": {"max_frame": MAX_FRAME, "max_file": 65536, "max_inflight": 128}}})
         else:
             self.feed(Client(conn, msg))
@@ -299,11 +302,9 @@ class Node:
                             "address": list(conn.peer) if conn is not None and conn.peer
                             else None})
         return {"running": True, "cell": self.cell, "no": self.no, "cell_id": self.cell_id,
-                "member_id": m_id(self.members, self.no), "pid": os.getpid(),
+                "member_id": self.member_id, "pid": os.getpid(),
                 "version": VERSION, "protocol": PROTOCOL, **st,
                 "connected": [m["no"] for m in st["members"] if m["connected"]],
-                "config": {"version": self.r.cfg_version, "voters": sorted(self.members),
-                           "learners": [], "retired": []},
                 "config_drift": False, "clients": clients, "dropped": self.dropped,
                 **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
 
@@ -357,10 +358,10 @@ class Node:
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        h, p = self.members[self.no]["udp"]
+        h, p = self.file_members[self.no]["udp"]
         self.udp, _ = await self.loop.create_datagram_endpoint(lambda: UdpProto(self),
                                                                local_addr=(h, p))
-        th, tp = self.members[self.no]["tcp"]
+        th, tp = self.file_members[self.no]["tcp"]
         self.servers.append(await asyncio.start_server(self.on_conn, th, tp))
         ctl = self.info["control"]
         if os.path.exists(ctl):
@@ -416,7 +417,3 @@ class Node:
         log.critical("fatal: %s", reason)
         self.exit_code = code
         self.stopped.set()
-
-
-def m_id(members: dict[int, dict], no: int) -> str | None:
-    return members.get(no, {}).get("member_id")
