@@ -54,6 +54,7 @@ class _Link:
         for f in self.futs.values():
             if not f.done():
                 f.set_exception(ConnectionError("connection lost"))
+                f.exception()  # mark retrieved: the waiter may already have timed out
         self.futs.clear()
         try:
             self.writer.close()

@@ -7,6 +7,8 @@ Public API (used by the agent's `status css` and the admin's `status css --long`
   from its SHUTDOWN marker (0: no data directory, None: no marker, i.e. crashed).
 - `await cell_status(cell, timeout)` -> [member_status for every member of the config file].
 - `await control(cell, no, msg, timeout)` -> reply of the owner-only control socket.
+- `await replace(addrs, no, new_member_id, expect_cfg=None)` -> {cfg}: promote a learner.
+- `await leader_request(addrs, {"t": "config"})` -> the replicated configuration.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, msg:
         raise ConnectionError("connection closed before the reply")
     rep = unpack(body)
     if not rep.get("ok"):
-        raise RequestError(rep.get("err", "EPROTO"), rep.get("msg", ""))
+        raise RequestError(rep.get("err", "EPROTO"), rep.get("msg", "") or str(rep.get("info", "")),
+                           rep.get("info"))
     return rep
 
 
@@ -84,3 +87,34 @@ async def cell_status(cell: str, timeout: float = 2.0) -> list[dict]:
     members = load_cell_config(cell)
     return list(await asyncio.gather(*(member_status(cell, n, members, timeout)
                                        for n in sorted(members))))
+
+
+async def leader_request(addrs: list[tuple[str, int]], msg: dict, timeout: float = 10.0) -> Any:
+    """Send an admin request (`replace`, `config`) to whichever member leads; follow hints."""
+    deadline = asyncio.get_event_loop().time() + timeout
+    i = 0
+    target: tuple[str, int] | None = None
+    while asyncio.get_event_loop().time() < deadline:
+        addr = target or addrs[i % len(addrs)]
+        target = None
+        try:
+            return await request(addr, msg, max(0.1, deadline - asyncio.get_event_loop().time()))
+        except RequestError as e:
+            if e.code not in ("ENOT_LEADER", "ESTOPPING"):
+                raise
+        except (OSError, TimeoutError, ConnectionError):
+            pass
+        i += 1
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no leader answered")
+
+
+async def replace(addrs: list[tuple[str, int]], no: int, new_member_id: str,
+                  expect_cfg: int | None = None, timeout: float = 30.0) -> dict:
+    """Promote the caught-up learner `new_member_id` to member `no` (REPLACE, then FINALIZE).
+    Returns {cfg: new configuration version}; RequestError ENOT_CAUGHT_UP, EQUORUM_AT_RISK,
+    ECONFIG_CHANGED, EBUSY or EINVAL when refused."""
+    msg: dict = {"t": "replace", "no": no, "new": new_member_id}
+    if expect_cfg is not None:
+        msg["expect_cfg"] = expect_cfg
+    return await leader_request(addrs, msg, timeout)

@@ -148,7 +148,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
             return fail(4, refusal)
     now = time.monotonic()
     me = members[a.no]
-    join = {"no": a.no, "member_id": m["member_id"], "udp": me["udp"],
+    join = {"cno": a.no, "member_id": m["member_id"], "udp": me["udp"],
             "tcp": me["tcp"]} if m.get("joined") else None
     replica = Replica(a.no, members, timing, int.from_bytes(os.urandom(4), "big"), now, rec, svc,
                       extra=extra, member_id=m["member_id"], join=join)

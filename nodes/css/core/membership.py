@@ -54,10 +54,10 @@ def add_learner_cmd(cfg: dict, join: dict) -> dict | str:
         return "EEXIST"
     if pending(cfg):
         return "EBUSY"
-    if not isinstance(join.get("no"), int) or not isinstance(mid, str):
+    if not isinstance(join.get("cno"), int) or not isinstance(mid, str):
         return "EINVAL"
     return {"op": "_cfg", "kind": "add_learner", "expect": cfg["version"], "id": cfg["next_id"],
-            "no": join["no"], "member_id": mid, "udp": join.get("udp"), "tcp": join.get("tcp")}
+            "no": join["cno"], "member_id": mid, "udp": join.get("udp"), "tcp": join.get("tcp")}
 
 
 def replace_cmd(cfg: dict, no: int, new_id: int, expect: int) -> dict | str:
@@ -65,8 +65,10 @@ def replace_cmd(cfg: dict, no: int, new_id: int, expect: int) -> dict | str:
         return "ECONFIG_CHANGED"
     new = cfg["members"].get(new_id)
     old = [i for i, m in cfg["members"].items() if m["no"] == no and m["role"] == "voter"]
-    if new is None or new["role"] != "learner" or new["no"] != no or len(old) != 1:
-        return "EINVAL"
+    if new is None or new["role"] != "learner" or new["no"] != no:
+        return "EINVAL: the new member is not a learner for this number"
+    if len(old) != 1:
+        return "EINVAL: no voter holds this number"
     vs = voters(cfg)
     after = sorted(set(vs) - {old[0]} | {new_id})
     return {"op": "_cfg", "kind": "replace", "expect": expect, "old": old[0], "new": new_id,

@@ -68,7 +68,7 @@ class ReconfigMixin:
         self.next_join = now + 0.3
         me = self.join_info
         for pid in list(self.addr):
-            if self.addr[pid].get("no") != me["no"]:
+            if self.addr[pid].get("no") != me["cno"]:
                 self.actions.append(Send(pid, {"t": "JOIN", **me,
                                                "expect_cfg": self.join_expect}))
 
@@ -84,6 +84,10 @@ class ReconfigMixin:
 
     def _on_join(self, msg: dict, now: float) -> None:
         if not self.px.term_started():
+            # the joiner only knows the cell file, which may not list the leader: forward
+            if self.px.leader_no in self.members and self.px.leader_no != self.px.no \
+                    and not msg.get("fwd"):
+                self.actions.append(Send(self.px.leader_no, {**msg, "fwd": True}))
             return
         for pid, m in self.cfg["members"].items():
             if m["member_id"] == msg.get("member_id"):
@@ -108,7 +112,8 @@ class ReconfigMixin:
         expect = msg.get("expect_cfg", self.cfg["version"])
         cmd = mb.replace_cmd(self.cfg, msg.get("no"), new_id, expect)
         if isinstance(cmd, str):
-            return err(cmd)
+            code, _, why = cmd.partition(": ")
+            return err(code, what=why) if why else err(code)
         if self.px.peer_commit.get(new_id, 0) < self.px.commit - PROMOTE_MAX_LAG:
             return err("ENOT_CAUGHT_UP", lag=self.px.commit - self.px.peer_commit.get(new_id, 0))
         heard = set(self.px.connected(now)) | {self.px.no}

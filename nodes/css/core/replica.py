@@ -28,7 +28,8 @@ class Replica(ReconfigMixin):
                  join: dict | None = None) -> None:
         """`members`: the cell file ({no: {udp, tcp, member_id}}), the genesis configuration.
         `extra`: what the snapshot carried besides the state (the configuration then).
-        `join`: {no, member_id, udp, tcp} when starting as a joining member."""
+        `join`: {cno, member_id, udp, tcp} when starting as a joining member (`cno`: its line
+        in the cell file; `no`, `from` and `cell_id` are envelope fields, never payload)."""
         self.t = timing
         gen = mb.genesis(members)
         self.cfg = (extra or {}).get("cfg") or gen
