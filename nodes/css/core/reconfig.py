@@ -107,6 +107,9 @@ class ReconfigMixin:
         for pid, m in self.cfg["members"].items():
             if m["member_id"] == msg.get("new") and m["role"] == "learner":
                 new_id = pid
+            elif m["member_id"] == msg.get("new") and m["no"] == msg.get("no") \
+                    and not self.cfg.get("joint"):
+                return {"ok": True, "res": {"cfg": self.cfg["version"]}}  # retry: already done
         if new_id is None:
             return err("EINVAL", what="new member is not a learner of this cell")
         expect = msg.get("expect_cfg", self.cfg["version"])

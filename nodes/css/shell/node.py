@@ -416,4 +416,16 @@ class Node:
     def fatal(self, reason: str, code: int) -> None:
         log.critical("fatal: %s", reason)
         self.exit_code = code
+        if code == 11:  # removed: let the last replies (gated on the WAL) and LEAVE go out
+            self.loop.create_task(self._exit_soon())
+        else:
+            self.stopped.set()
+
+    async def _exit_soon(self) -> None:
+        self.ticking = False
+        for _ in range(100):
+            if not (self.writing or self.wq or self.gated):
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
         self.stopped.set()
