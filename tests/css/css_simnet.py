@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from nodes.css.core.membership import cfg_quorums
 from nodes.css.core.paxos import Paxos, Recovered
 from nodes.css.core.types import Persist, Send, Timing
 
@@ -30,22 +31,48 @@ class Member:
 
 class Sim:
     def __init__(self, n: int, seed: int, drop: float = 0.1, dup: float = 0.05,
-                 max_delay: float = 0.05, rho: float = 0.05) -> None:
+                 max_delay: float = 0.05, rho: float = 0.05, replace: bool = False) -> None:
+        """`replace`: one extra member (id n) joins as a learner and replaces member n-1
+        through a joint configuration (replace, then finalize entries)."""
         self.rng = random.Random(seed)
         self.n = n
+        self.retired: int | None = None
         self.time = 0.0
         self.drop, self.dup, self.max_delay = drop, dup, max_delay
         self.voters = list(range(n))
-        self.members = [Member(i, None, 1 + self.rng.uniform(-rho, rho) / 2) for i in range(n)]
+        self.replace = replace
+        total = n + 1 if replace else n
+        self.all_ids = set(range(total))
+        self.members = [Member(i, None, 1 + self.rng.uniform(-rho, rho) / 2)
+                        for i in range(total)]
+        self.cfg_slot: dict[int, int] = {}  # leader -> slot of its configuration entry
+        self.finalized = False
         for m in self.members:
-            m.px = Paxos(m.no, self.voters, TIMING, seed * 31 + m.no, self.now(m))
+            m.px = self._new_px(m, seed * 31 + m.no, None)
         self.net: list[tuple[float, int, int, dict]] = []
         self.chosen: dict[int, object] = {}  # slot -> value, from every apply anywhere
         self.proposed: set[str] = set()
-        self.applied: dict[int, list] = {i: [] for i in range(n)}
+        self.applied: dict[int, list] = {i: [] for i in range(n + 1)}
         self.cut: set[tuple[int, int]] = set()  # directed links that drop everything
         self.counter = 0
         self.proposing = True
+
+    def _new_px(self, m: Member, seed: int, rec: Recovered | None) -> Paxos:
+        px = Paxos(m.no, self.voters, TIMING, seed, self.now(m), rec)
+        px.cfg_of = cfg_quorums
+        px.set_config([frozenset(self.voters)], self.all_ids)
+        return px
+
+    def _configure(self, m: Member, val) -> None:
+        """Applying a configuration entry: it governs every later slot of this member."""
+        qs = cfg_quorums(val)
+        if qs is None:
+            return
+        peers = set(self.all_ids)
+        if len(qs) == 1:  # finalize: the replaced member is out
+            peers -= {self.n - 1}
+            self.retired = self.n - 1
+        m.px.set_config(qs, peers)
 
     def now(self, m: Member) -> float:
         return self.time * m.rate
@@ -62,6 +89,8 @@ class Sim:
                     self.send(m.no, a)
         for slot, val, _tok in out.applied:
             self.check_apply(m.no, slot, val)
+            if m.px is not None:
+                self._configure(m, val)
 
     def send(self, frm: int, a: Send) -> None:
         if a.to == frm:
@@ -77,7 +106,7 @@ class Sim:
         prev = self.chosen.setdefault(slot, val)
         assert prev == val, f"slot {slot}: {prev!r} vs {val!r} at member {no}"
         for v in val:
-            assert v in self.proposed, f"slot {slot}: {v!r} was never proposed"
+            assert cfg_quorums([v]) or v in self.proposed, f"slot {slot}: {v!r} never proposed"
         log = self.applied[no]
         assert not log or log[-1] < slot
 
@@ -101,7 +130,7 @@ class Sim:
         for r in m.durable:
             rec.feed(r)
         m.durable_token = 0
-        m.px = Paxos(m.no, self.voters, TIMING, self.rng.randrange(1 << 30), self.now(m), rec)
+        m.px = self._new_px(m, self.rng.randrange(1 << 30), rec)
         self.applied[m.no] = []
         # recovery re-applies what is durable: it must agree with what was chosen
         self.run(m, m.px.start())
@@ -117,11 +146,28 @@ class Sim:
         m = self.leader()
         if m is None or not m.px.can_propose():
             return False
+        if m.px.delivered < self.cfg_slot.get(m.no, 0):
+            return False  # a configuration entry is a barrier until applied
+        if self.replace and self.rng.random() < 0.05:
+            val = self._cfg_value(m)
+            if val is not None:
+                self.cfg_slot[m.no] = m.px.next_slot
+                self.run(m, m.px.propose(val, self.now(m)))
+                return True
         self.counter += 1
         v = f"v{self.counter}"
         self.proposed.add(v)
         self.run(m, m.px.propose([v], self.now(m)))
         return True
+
+    def _cfg_value(self, m: Member) -> list | None:
+        old = frozenset(self.voters)
+        new = frozenset(self.voters[:-1] + [self.n])
+        if m.px.quorums == [old]:
+            return [{"op": "_cfg", "kind": "replace", "quorums": [sorted(old), sorted(new)]}]
+        if len(m.px.quorums) == 2:
+            return [{"op": "_cfg", "kind": "finalize", "quorums": [sorted(new)]}]
+        return None
 
     def deliver_one(self, idx: int) -> None:
         _, frm, to, msg = self.net.pop(idx)
@@ -132,10 +178,15 @@ class Sim:
     def step(self, faults: bool = True) -> None:
         r = self.rng.random()
         if r < 0.45 and self.net:
-            due = [i for i, x in enumerate(self.net) if x[0] <= self.time]
+            due = [x for x in self.net if x[0] <= self.time]
             if due:
-                # reordering: any due message may go first
-                self.deliver_one(self.rng.choice(due))
+                # reordering: every due message goes, in random order (delivering one at a time
+                # let retransmissions pile up faster than the network drained them)
+                self.net = [x for x in self.net if x[0] > self.time]
+                self.rng.shuffle(due)
+                for x in due:
+                    self.net.append(x)
+                    self.deliver_one(len(self.net) - 1)
                 return
         if r < 0.6:
             self.time += self.rng.uniform(0, TIMING.tick)

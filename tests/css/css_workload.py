@@ -26,6 +26,7 @@ class Workload:
         self.acked_writes: dict[str, list[tuple[bytes, int]]] = {k: [] for k in KEYS}
         self.errors: list[str] = []
         self.ok_count = 0
+        self.expired = 0  # sessions that kept alive must survive every failover
 
     async def _one(self, cl: CssClient, c: int, i: int) -> None:
         key = self.rng.choice(KEYS)
@@ -95,8 +96,13 @@ class Workload:
                 i += 1
                 await self._one(cl, c, i)
         finally:
+            if cl.expired:
+                self.expired += 1
             try:
                 await asyncio.wait_for(cl.close(), 5)
+            except RequestError as e:
+                if e.code == "ESESSION_EXPIRED":
+                    self.expired += 1
             except Exception:
                 cl.disconnect()
 
