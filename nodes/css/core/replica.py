@@ -53,7 +53,6 @@ class Replica(ReconfigMixin):
             self.px.quorums, self.px.peers = [frozenset([-2])], set()  # never votes or leads
         else:
             self._sync_members()
-        self.no = self.px.no
         self.svc = service or Service()
         self.pending: dict[Any, tuple[Any, Any]] = {}  # reply key -> (conn, request id)
         self.queue: list[dict] = []
