@@ -9,6 +9,7 @@ import sys
 
 from nodes.css.client import CssClient
 from nodes.css.probe import member_status, stopped_status
+from nodes.css.shell.storage import Storage
 
 
 async def write_many(cell, n: int, prefix: str = "k") -> dict[str, int]:
@@ -99,3 +100,35 @@ def test_status_probe_fields(running_cell) -> None:
             assert me[0]["address"][0].startswith("127.")
             assert st["pid"] == cell.procs[leader].pid
     asyncio.run(go())
+
+
+def test_cli_and_control_socket(running_cell) -> None:
+    cell = running_cell
+    members = ",".join(f"{h}:{p}" for h, p in cell.addrs())
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nodes.css.cli", "--members", members,
+                               *args], capture_output=True, timeout=30, env=cell.env())
+    assert cli("put", "cfg/x", "hello").returncode == 0
+    r = cli("get", "cfg/x")
+    assert r.returncode == 0 and r.stdout.strip() == b"hello"
+    assert cli("incr", "ctr", "5").stdout.strip() == b"5"
+    assert b"cfg/x" in cli("ls", "cfg/").stdout
+    r = cli("lock", "L", "W")
+    assert r.returncode == 0 and b'"mode": "W"' in r.stdout
+    r = cli("get", "missing")
+    assert r.returncode == 1 and b"ENOENT" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "nodes.css.cli", "--cell", cell.name, "status"],
+                       capture_output=True, timeout=30, env=cell.env())
+    assert r.returncode == 0 and r.stdout.count(b'"role"') == 3
+
+    from nodes.css.probe import control
+    leader = asyncio.run(cell.wait_leader())
+    follower = (leader + 1) % 3
+    rep = asyncio.run(control(cell.name, follower, {"t": "status"}))
+    assert rep["res"]["no"] == follower
+    rep = asyncio.run(control(cell.name, follower, {"t": "shutdown", "comment": "by test"}))
+    assert rep["ok"]
+    assert cell.procs.pop(follower).wait(10) == 0
+    st = Storage(os.path.join(cell.home, "data", cell.name, str(follower)))
+    assert st.read_shutdown()[1] == "by test"
