@@ -66,12 +66,14 @@ class Replica(ReconfigMixin):
         self.last_snap = self.px.snap_slot
         self.stopping = False
         self.actions: list = []
+        self.now = now
         self._applied(self.px.start(), now, 0.0)  # replay decided values from the WAL
         self.actions = []
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, inp: Any, now: float, wall: float = 0.0) -> list:
         self.actions = []
+        self.now = now
         if isinstance(inp, Peer):
             self._peer(inp.frm, inp.msg, now)
         elif isinstance(inp, Client):
@@ -144,6 +146,8 @@ class Replica(ReconfigMixin):
         ln = self.px.leader_no
         if ln is None or ln not in self.members:
             return None
+        if ln != self.px.no and self.now > self.px.lease_until:
+            return None  # not heard from it lately: do not send clients to a dead leader
         return {"no": self.members[ln]["no"], "tcp": self.members[ln]["tcp"]}
 
     def _client(self, conn: Any, msg: dict, now: float) -> None:
