@@ -154,7 +154,11 @@ class CssClient:
             if rep is not None and rep.get("err") not in RETRY_CODES:
                 return rep
             self._next_member(rep.get("leader") if rep else None)
-            if not (rep and rep.get("leader")):
+            if rep is not None and not rep.get("leader"):
+                # a live member without a leader: an election is running; poll at a steady
+                # 50 ms so the new leader is found at once (backoff is for dead members)
+                await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            elif rep is None:
                 await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 1.0)
 
