@@ -123,6 +123,7 @@ class CssClient:
         """Send `msg` to the leader until it answers with anything but a redirect."""
         deadline = time.monotonic() + (timeout or self.request_timeout)
         backoff = 0.05
+        dead = 0
         seq = msg.get("seq")
         while True:
             left = deadline - time.monotonic()
@@ -153,14 +154,19 @@ class CssClient:
                 rep = None
             if rep is not None and rep.get("err") not in RETRY_CODES:
                 return rep
+            if rep is not None:
+                dead = 0
             self._next_member(rep.get("leader") if rep else None)
             if rep is not None and not rep.get("leader"):
                 # a live member without a leader: an election is running; poll at a steady
                 # 50 ms so the new leader is found at once (backoff is for dead members)
                 await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             elif rep is None:
-                await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
-                backoff = min(backoff * 2, 1.0)
+                dead += 1
+                if dead >= len(self.members):  # a whole round without an answer: back off
+                    dead = 0
+                    await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                    backoff = min(backoff * 2, 1.0)
 
     # ---- sessions --------------------------------------------------------------------------
     async def open(self) -> int:
