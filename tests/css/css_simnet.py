@@ -45,7 +45,7 @@ class Sim:
         self.all_ids = set(range(total))
         self.members = [Member(i, None, 1 + self.rng.uniform(-rho, rho) / 2)
                         for i in range(total)]
-        self.cfg_slot: dict[int, int] = {}  # leader -> slot of its configuration entry
+        self.cfg_slot: dict[int, tuple] = {}  # leader -> (ballot, slot of its config entry)
         self.finalized = False
         for m in self.members:
             m.px = self._new_px(m, seed * 31 + m.no, None)
@@ -146,12 +146,13 @@ class Sim:
         m = self.leader()
         if m is None or not m.px.can_propose():
             return False
-        if m.px.delivered < self.cfg_slot.get(m.no, 0):
-            return False  # a configuration entry is a barrier until applied
+        ballot, slot = self.cfg_slot.get(m.no, (None, 0))
+        if ballot == m.px.ballot and m.px.delivered < slot:
+            return False  # a configuration entry is a barrier until applied (in this term)
         if self.replace and self.rng.random() < 0.05:
             val = self._cfg_value(m)
             if val is not None:
-                self.cfg_slot[m.no] = m.px.next_slot
+                self.cfg_slot[m.no] = (m.px.ballot, m.px.next_slot)
                 self.run(m, m.px.propose(val, self.now(m)))
                 return True
         self.counter += 1
