@@ -68,6 +68,8 @@ def test_replace_member_under_load(running_cell, tmp_path) -> None:
             st = await status(new_addr)
             assert st["role"] in ("follower", "leader")
             assert st["config"]["voters"] == [0, 1, 2] and len(st["config"]["retired"]) == 1
+            assert st["config_drift"] is False  # its file already names 127.0.0.4
+            assert (await status(cell.tcp(2)))["config_drift"] is True  # until redeployed
             # without member 1, the cell (2 + the new 0) still serves everything acknowledged
             cell.kill(1)
             async with CssClient([cell.tcp(2), new_addr], request_timeout=15) as cl:

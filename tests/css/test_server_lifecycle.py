@@ -94,6 +94,7 @@ def test_status_probe_fields(running_cell) -> None:
                       "start_mode", "started", "fsync", "test_hooks", "lease_ms", "config"):
                 assert k in st, k
             assert st["role"] == "leader" and st["leader"] == leader and st["epoch"] >= 1
+            assert st["config_drift"] is False
             assert sorted(st["connected"]) == [0, 1, 2]
             me = [c for c in st["clients"] if c["sid"] == cl.sid]
             assert me and me[0]["name"] == "probe-test" and me[0]["pid"] == os.getpid()

@@ -305,8 +305,16 @@ class Node:
                 "member_id": self.member_id, "pid": os.getpid(),
                 "version": VERSION, "protocol": PROTOCOL, **st,
                 "connected": [m["no"] for m in st["members"] if m["connected"]],
-                "config_drift": False, "clients": clients, "dropped": self.dropped,
+                "config_drift": self.config_drift(), "clients": clients,
+                "dropped": self.dropped,
                 **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
+
+    def config_drift(self) -> bool:
+        """The cell file names other endpoints than the replicated configuration."""
+        live = {m["no"]: (list(m["udp"]), list(m["tcp"])) for m in self.r.members.values()
+                if m.get("role") == "voter"}
+        mine = {no: (list(m["udp"]), list(m["tcp"])) for no, m in self.file_members.items()}
+        return live != mine
 
     async def on_control(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
