@@ -1,0 +1,118 @@
+"""Inputs, actions and timing shared by the pure core and its shells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Ballot = tuple[int, int]  # (round, member number); compared as tuples
+ZERO: Ballot = (0, -1)
+
+
+@dataclass
+class Timing:
+    """Timing values of spec 2.11, in seconds (tests shrink them)."""
+
+    tick: float = 0.02
+    heartbeat: float = 0.1
+    lease: float = 1.0
+    election_min: float = 1.5
+    election_max: float = 3.0
+    rho: float = 0.05
+    retransmit: float = 0.15
+    pipeline_window: int = 64
+    drain_timeout: float = 5.0
+    recall_repeat: float = 1.0
+    catchup_batch: int = 512
+    snapshot_every: int = 10000
+    log_retain: int = 5000
+    max_batch: int = 256
+
+    def check(self) -> None:
+        if not self.lease < self.election_min <= self.election_max:
+            raise ValueError("timing: lease must be below election_min <= election_max")
+        if min(self.tick, self.heartbeat, self.retransmit) <= 0:
+            raise ValueError("timing: tick, heartbeat and retransmit must be positive")
+
+
+# ---- inputs -------------------------------------------------------------------------------
+@dataclass
+class Peer:
+    frm: int
+    msg: dict
+
+
+@dataclass
+class Client:
+    conn: Any
+    msg: dict
+
+
+@dataclass
+class Tick:
+    pass
+
+
+@dataclass
+class Flush:
+    """End of one shell loop iteration: propose what was batched."""
+
+
+@dataclass
+class Closed:
+    conn: Any
+
+
+# ---- actions ------------------------------------------------------------------------------
+@dataclass
+class Persist:
+    records: list[dict]
+    token: int
+
+
+@dataclass
+class Send:
+    to: int
+    msg: dict
+    after: int | None = None
+
+
+@dataclass
+class Reply:
+    conn: Any
+    msg: dict
+    after: int | None = None
+
+
+@dataclass
+class Push:
+    conn: Any
+    msg: dict
+
+
+@dataclass
+class TakeSnapshot:
+    """Store `blob` (state after `slot`) and start a new WAL segment that begins with `carry`."""
+
+    slot: int
+    blob: bytes
+    carry: list[dict]
+    token: int
+    installed: bool = False  # True when the snapshot came from a peer (catch-up)
+
+
+@dataclass
+class Fatal:
+    reason: str
+    exit_code: int = 11
+
+
+@dataclass
+class Out:
+    """What one call of a core handler produced."""
+
+    actions: list = field(default_factory=list)
+    applied: list = field(default_factory=list)  # (slot, value, token|None) in slot order
+    became_leader: bool = False
+    stepped_down: bool = False
+    installed: tuple[int, bytes] | None = None  # snapshot taken from a peer

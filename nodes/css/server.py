@@ -1,0 +1,212 @@
+"""`paxos-css [options] <cell> <no>`: one member of a CSS cell.
+
+Exit codes: 0 clean stop, 2 usage, 4 refused (cell already initialized, data dir present),
+10 storage refused (no data, identity mismatch, corruption, locked), 11 removed, 13 fsync failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import logging.handlers
+import os
+import sys
+import time
+
+from . import VERSION
+from .config import data_dir, load_cell_config, member_id, run_dir
+from .core.paxos import Recovered
+from .core.replica import Replica
+from .core.service import Service
+from .core.types import Timing
+from .errors import ConfigError, StorageError
+from .shell.node import Node
+from .shell.storage import Storage
+
+log = logging.getLogger("css")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paxos-css", description="CSS cell member")
+    p.add_argument("cell")
+    p.add_argument("no", type=int)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--init", action="store_true", help="initialize a new cell")
+    mode.add_argument("--join", action="store_true", help="join as a learner (replace)")
+    p.add_argument("--cell-id")
+    p.add_argument("--config")
+    p.add_argument("--data")
+    p.add_argument("--log", default="file", choices=["file", "syslog", "stderr"])
+    p.add_argument("--foreground", action="store_true")
+    p.add_argument("--test-hooks", action="store_true")
+    p.add_argument("--unsafe-no-fsync", action="store_true")
+    d = Timing()
+    for name in ("tick", "heartbeat", "lease", "election_min", "election_max", "rho",
+                 "retransmit", "drain_timeout", "recall_repeat"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
+                       help=f"seconds (default {getattr(d, name)})" if name != "rho" else None)
+    for name in ("pipeline_window", "snapshot_every", "log_retain"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    return p
+
+
+def timing_from(a: argparse.Namespace) -> Timing:
+    t = Timing(**{k: getattr(a, k) for k in (
+        "tick", "heartbeat", "lease", "election_min", "election_max", "rho", "retransmit",
+        "drain_timeout", "recall_repeat", "pipeline_window", "snapshot_every", "log_retain")})
+    t.check()
+    return t
+
+
+def setup_logging(kind: str, cell: str, no: int) -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    if kind == "stderr":
+        h: logging.Handler = logging.StreamHandler(sys.stderr)
+    elif kind == "syslog":
+        h = logging.handlers.SysLogHandler(address="/dev/log")
+        fmt = f"paxos-css-{cell}#{no}: %(levelname)s %(name)s %(message)s"
+    else:
+        d = os.path.join(os.path.expanduser("~"), "log")
+        os.makedirs(d, exist_ok=True)
+        h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-css-{cell}-{no}.log"),
+                                                 maxBytes=10 << 20, backupCount=5)
+    h.setFormatter(logging.Formatter(fmt))
+    logging.getLogger().addHandler(h)
+    logging.getLogger().setLevel(logging.INFO)
+
+
+def fail(code: int, msg: str) -> int:
+    print(f"paxos-css: {msg}", file=sys.stderr)
+    log.error("%s (exit %d)", msg, code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        timing = timing_from(a)
+        members = load_cell_config(a.cell, a.config)
+    except (ValueError, ConfigError) as e:
+        print(f"paxos-css: {e}", file=sys.stderr)
+        return 2
+    if a.no not in members:
+        return fail(2, f"member {a.no} is not in the cell configuration")
+    if (a.init or a.join) and not a.cell_id:
+        return fail(2, "--init and --join need --cell-id")
+    if a.unsafe_no_fsync and not a.test_hooks:
+        return fail(2, "--unsafe-no-fsync is refused without --test-hooks")
+    setup_logging(a.log, a.cell, a.no)
+    try:
+        return asyncio.run(run(a, members, timing))
+    except StorageError as e:
+        return fail(e.exit_code, str(e))
+
+
+async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -> int:
+    path = a.data or data_dir(a.cell, a.no)
+    st = Storage(path, fsync=not a.unsafe_no_fsync)
+    if a.init:
+        if not st.is_empty():
+            return fail(4, f"{path}: data directory present; --init needs it absent or empty")
+        st.create({"cell": a.cell, "cell_id": a.cell_id, "no": a.no,
+                   "member_id": member_id(a.cell_id, a.no), "created": time.time()})
+        mode = "init"
+    elif a.join:
+        if not st.is_empty():
+            return fail(4, f"{path}: data directory present; --join needs it absent or empty")
+        st.create({"cell": a.cell, "cell_id": a.cell_id, "no": a.no, "joined": True,
+                   "member_id": os.urandom(8).hex(), "created": time.time()})
+        mode = "join"
+    elif st.is_empty():
+        return fail(10, f"{path}: no data directory; use --init or --join (never recreated "
+                        "automatically)")
+    else:
+        mode = "restart"
+    m = st.read_member()
+    if m.get("cell") != a.cell or m.get("no") != a.no:
+        return fail(10, f"{path}: MEMBER is {m.get('cell')}#{m.get('no')}, not {a.cell}#{a.no}")
+    if a.cell_id and m.get("cell_id") != a.cell_id:
+        return fail(10, f"{path}: MEMBER has cell id {m.get('cell_id')}, not {a.cell_id}")
+    cell_id = m["cell_id"]
+    for no, mem in members.items():
+        mem["member_id"] = member_id(cell_id, no)
+    if not m.get("joined") and m.get("member_id") != members[a.no]["member_id"]:
+        return fail(10, f"{path}: member id {m.get('member_id')} does not match the cell id")
+    st.lock()
+    marker = st.read_shutdown()
+    snap_slot, blob, records = st.load()
+    rec = Recovered()
+    rec.snap_slot = snap_slot
+    for r in records:
+        rec.feed(r)
+    svc, extra = Service.from_blob(blob) if blob is not None else (Service(), {})
+    if mode == "init":
+        refusal = await probe_peers_for_init(members, a.no, cell_id)
+        if refusal:
+            return fail(4, refusal)
+    now = time.monotonic()
+    me = members[a.no]
+    join = {"cno": a.no, "member_id": m["member_id"], "udp": me["udp"],
+            "tcp": me["tcp"]} if m.get("joined") else None
+    replica = Replica(a.no, members, timing, int.from_bytes(os.urandom(4), "big"), now, rec, svc,
+                      extra=extra, member_id=m["member_id"], join=join)
+    if replica.removed:
+        return fail(11, f"{path}: member {m['member_id']} was replaced and retired")
+    if mode == "restart":
+        if marker is not None:
+            if marker[0] != replica.px.delivered + 1:
+                return fail(10, f"SHUTDOWN marker says next_seq {marker[0]} but the log "
+                                f"recovers to {replica.px.delivered + 1}: corruption")
+            mode = "clean restart"
+            st.remove_shutdown()
+        else:
+            mode = "crash restart"
+            log.warning("crash recovery: next_seq=%d", replica.px.delivered + 1)
+    st.resume()
+    rd = run_dir()
+    os.makedirs(rd, mode=0o700, exist_ok=True)
+    info = {"member_id": m["member_id"], "start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
+            "test_hooks": a.test_hooks,
+            "control": os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.sock")}
+    node = Node(a.cell, a.no, cell_id, members, replica, st, info)
+    try:
+        await node.start()
+    except OSError as e:
+        return fail(1, f"cannot bind: {e}")
+    pidfile = os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.pid")
+    pid_fd = os.open(pidfile, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(pid_fd, 0)
+    os.write(pid_fd, f"{os.getpid()}\n".encode())
+    log.info("started %s#%d mode=%s next_seq=%d version=%s", a.cell, a.no, mode,
+             replica.px.delivered + 1, VERSION)
+    print(f"READY {os.getpid()}", flush=True)
+    await node.stopped.wait()
+    for path_ in (pidfile, info["control"]):
+        try:
+            os.unlink(path_)
+        except OSError:
+            pass
+    return node.exit_code
+
+
+async def probe_peers_for_init(members: dict[int, dict], no: int, cell_id: str) -> str | None:
+    """Refuse --init when a peer already serves this cell with applied slots."""
+    from .probe import status
+
+    for n, m in members.items():
+        if n == no:
+            continue
+        try:
+            st = await status(tuple(m["tcp"]), timeout=0.5)
+        except Exception:
+            continue
+        if st.get("cell_id") == cell_id and st.get("next_seq", 1) > 1:
+            return "cell already initialized; use replace"
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""I/O adapters around the pure core: storage, transport, asyncio server."""
