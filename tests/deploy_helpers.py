@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import Paxos
-
 from paxoslog import deploy as dep
 from paxoslog.home import Home, head_state
 from paxoslog.ssh import SSHOptions
 from paxoslog.sshpool import SSHSession
+from tests.conftest import Paxos
 from tests.hosts_fixture import TestCluster, TestHost
 
 AUTHOR = "Deployer <deployer@example.invalid>"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import yaml
-from conftest import SEED_CELL, etc_snapshot, git_head
+
+from tests.conftest import SEED_CELL, etc_snapshot, git_head
 
 A2_SHOW_HOST = """\
 ---

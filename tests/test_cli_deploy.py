@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Paxos, git_head
 
+from tests.conftest import Paxos, git_head
 from tests.deploy_helpers import wipe
 from tests.hosts_fixture import TestCluster
 

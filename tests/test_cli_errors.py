@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 import yaml
-from conftest import SEED_CELL, Paxos, check_refused, etc_snapshot, git_head, run_concurrently
+
+from tests.conftest import SEED_CELL, Paxos, check_refused, etc_snapshot, git_head, run_concurrently
 
 
 @pytest.fixture(scope="module")

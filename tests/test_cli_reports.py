@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import AUTHOR, SEED_CELL, Paxos, git_head, ok_many
+
+from tests.conftest import AUTHOR, SEED_CELL, Paxos, git_head, ok_many
 
 SHOW_HOST_42 = """\
 ---

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import etc_snapshot, git_head
 
 from paxoslog import deploy as dep
 from paxoslog.errors import NotFound
 from paxoslog.home import Home, head_state
 from paxoslog.sshpool import SSHSession
+from tests.conftest import etc_snapshot, git_head
 from tests.deploy_helpers import AUTHOR, Env, make_home, wipe
 
 

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Paxos, etc_snapshot, git_head
 
 from paxoslog.errors import RemoteError
 from paxoslog.fetch import fetch
@@ -15,6 +14,7 @@ from paxoslog.gitlog import EventLog
 from paxoslog.home import Home
 from paxoslog.ssh import ConnectFailed
 from paxoslog.sshpool import SSHSession
+from tests.conftest import Paxos, etc_snapshot, git_head
 from tests.deploy_helpers import Env, make_home, wipe
 
 

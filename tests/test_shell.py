@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PAXOS, Paxos
+
+from tests.conftest import PAXOS, Paxos
 
 PROMPT = "(paxos) "
 
