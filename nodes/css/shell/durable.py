@@ -1,29 +1,17 @@
-"""Durable file helpers: temp file + fsync + rename + directory fsync."""
+"""Durable file helpers for the CSS storage: the project's one implementation of
+temp file + fsync + rename + directory fsync lives in paxoslog.fsutil."""
 
 from __future__ import annotations
 
 import os
 
+from paxoslog.fsutil import atomic_write, fsync_dir
 
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+__all__ = ["fsync_dir", "unlink_durable", "write_atomic"]
 
 
 def write_atomic(path: str, data: bytes, fsync: bool = True) -> None:
-    d = os.path.dirname(path) or "."
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if fsync:
-        fsync_dir(d)
+    atomic_write(path, data, durable=fsync)
 
 
 def unlink_durable(path: str, fsync: bool = True) -> None:
