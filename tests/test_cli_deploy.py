@@ -78,8 +78,9 @@ def test_walkthrough_deploy_status_and_drift(site) -> None:
     # one more change: every host is one revision behind
     px.ok("register", "memcache", "--css", "css0", "-N", "spaceB")
     docs = list(yaml.safe_load_all(px("status", "deploy").stdout))
-    assert [(d["hostname"], d["status"], d["rev"]) for d in docs] == \
-        [(h.addr, "outdated", 5) for h in site.hosts]
+    assert [(d["hostname"], d["status"], d["rev"], d["behind"]) for d in docs] == \
+        [(h.addr, "outdated", 5, 1) for h in site.hosts]
+    assert list(docs[0])[:4] == ["hostname", "status", "rev", "behind"]
     assert json.loads(px("--json", "status", "deploy").stdout) == docs
 
     # --dry-run writes nothing and says what would change
