@@ -172,17 +172,36 @@ def _blob_ids(files: dict[str, bytes]) -> dict[str, bytes]:
 
 def snapshot_tree_id(event_blob: bytes, files: dict[str, bytes]) -> bytes:
     """The tree id of a commit holding this event and these rendered files (the layout
-    `render` produces), computed without building tree objects."""
-    if any(not (p == CONF_PATH or p.startswith(CELL_PREFIX)) for p in files):
-        return _tree_id({EVENT_PATH: event_blob, **_blob_ids(files)})
-    cells = tuple((p[len(CELL_PREFIX):], _blob_id(d)) for p, d in files.items() if p != CONF_PATH)
-    etc = b""
-    if cells:
-        etc = b"40000 cell\0" + bytes.fromhex(_leaf_tree_id(cells).decode())
-    etc += b"100644 paxos_memcache.conf\0" + bytes.fromhex(_blob_id(files[CONF_PATH]).decode())
-    root = (b"40000 etc\0" + bytes.fromhex(_object_id(b"tree", etc).decode())
+    `render` produces), computed without building tree objects: binary digests all the way,
+    the cell subtree memoized, since this runs once per commit in a replay."""
+    cells = []
+    for path, data in files.items():
+        if path == CONF_PATH:
+            continue
+        if not path.startswith(CELL_PREFIX):
+            return _tree_id({EVENT_PATH: event_blob, **_blob_ids(files)})
+        cells.append((path[len(CELL_PREFIX):], data))
+    etc = _cell_entry(tuple(cells)) + b"100644 paxos_memcache.conf\0" + _digest(
+        b"blob", files[CONF_PATH])
+    root = (b"40000 etc\0" + _digest(b"tree", etc)
             + b"100644 event.msgpack\0" + bytes.fromhex(event_blob.decode()))
     return _object_id(b"tree", root)
+
+
+@lru_cache(maxsize=1024)
+def _cell_entry(cells: tuple[tuple[str, bytes], ...]) -> bytes:
+    """The `cell` entry of the etc tree (empty without cells)."""
+    if not cells:
+        return b""
+    body = b"".join(b"100644 " + name.encode() + b"\0" + _digest(b"blob", data)
+                    for name, data in sorted(cells))
+    return b"40000 cell\0" + _digest(b"tree", body)
+
+
+def _digest(kind: bytes, body: bytes) -> bytes:
+    h = hashlib.sha1(kind + b" %d\0" % len(body))
+    h.update(body)
+    return h.digest()
 
 
 def _tree_id(blobs: dict[str, bytes]) -> bytes:

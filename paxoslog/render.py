@@ -74,7 +74,12 @@ def _section(key: str, items: tuple, fn) -> str:
 
 def _section_of(key: str, fn):
     def render_section(items: tuple) -> str:
-        return (f"{key}:\n" if items else f"{key}: []\n") + "".join(_block(i, fn) for i in items)
+        parts = [f"{key}:\n" if items else f"{key}: []\n"]
+        get = _BLOCKS.get
+        for item in items:  # _block, inlined: this loop runs for every host of every commit
+            hit = get((fn, id(item)))
+            parts.append(hit[1] if hit is not None and hit[0] is item else _block(item, fn))
+        return "".join(parts)
 
     return render_section
 
