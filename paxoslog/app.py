@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -120,6 +119,8 @@ def author() -> str:
     from .locality import login_user
 
     user = login_user()
+    import socket
+
     return f"{user} <{user}@{socket.gethostname()}>"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import tempfile
@@ -30,6 +29,8 @@ def syncfs(path: str) -> None:
     """One barrier for many files: cheaper than an fsync per file on slow disks."""
     global _libc
     if _libc is None:
+        import ctypes  # only writers sync; readers never pay for the import
+
         _libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
