@@ -68,12 +68,17 @@ SEED_CELL = ["192.168.1.100:24111", "192.168.1.100:24111", "192.168.1.101:24111"
 @pytest.fixture
 def seeded(paxos: Paxos) -> Paxos:
     """The guide's walk-through A2-A4: two hosts, css0, memcache 0 with one pair (rev 5)."""
-    paxos.ok("register", "host", "--user", "paxos", "192.168.1.10")
-    paxos.ok("register", "host", "192.168.1.11")
-    paxos.ok("register", "css", "--name", "css0", *SEED_CELL)
-    paxos.ok("register", "memcache", "--css", "css0")
-    paxos.ok("register", "pair", "--id", "0", "--server-address", "192.168.1.200")
-    return paxos
+    return seed(paxos)
+
+
+def seed(px: Paxos) -> Paxos:
+    """Run the guide's walk-through A2-A4 on `px` (rev 5)."""
+    px.ok("register", "host", "--user", "paxos", "192.168.1.10")
+    px.ok("register", "host", "192.168.1.11")
+    px.ok("register", "css", "--name", "css0", *SEED_CELL)
+    px.ok("register", "memcache", "--css", "css0")
+    px.ok("register", "pair", "--id", "0", "--server-address", "192.168.1.200")
+    return px
 
 
 # --- black-box helpers for the CLI/shell tests (appended) -----------------------------------------
@@ -101,12 +106,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PAXOS_HOME after A2-A4 (rev 5), built once per session; copy it, never use it."""
     home = tmp_path_factory.mktemp("seeded-template") / "home"
     home.mkdir()
-    px = Paxos(home)
-    px.ok("register", "host", "--user", "paxos", "192.168.1.10")
-    px.ok("register", "host", "192.168.1.11")
-    px.ok("register", "css", "--name", "css0", *SEED_CELL)
-    px.ok("register", "memcache", "--css", "css0")
-    px.ok("register", "pair", "--id", "0", "--server-address", "192.168.1.200")
+    seed(Paxos(home))
     return home
 
 

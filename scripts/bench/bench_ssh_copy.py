@@ -12,22 +12,19 @@ median wall times and the ratios the issue's speed targets are about.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from benchhosts import pscp_command, simulated_hosts, timed  # noqa: E402
+
 from paxoslog.ssh import HostSpec, SSHOptions  # noqa: E402
 from paxoslog.sshpool import SSHSession  # noqa: E402
-
-TESTHOSTS = ROOT / "scripts" / "testhosts"
 
 
 def make_files(folder: Path) -> dict[str, bytes]:
@@ -56,19 +53,8 @@ def ours(addrs: list[str], files: dict[str, bytes], opts: SSHOptions) -> float:
     return took
 
 
-def pscp(addrs: list[str], local: Path, key: Path, known_hosts: Path, tmp: Path) -> float:
-    hosts = tmp / "pssh_hosts"
-    hosts.write_text("".join(f"paxos@{a}\n" for a in addrs))
-    cmd = ["parallel-scp", "-h", str(hosts), "-p", "32", "-t", "60", "-r",
-           "-O", f"IdentityFile={key}", "-O", f"UserKnownHostsFile={known_hosts}",
-           "-O", "StrictHostKeyChecking=yes", "-O", "BatchMode=yes",
-           "-O", "IdentitiesOnly=yes", str(local), "/home/paxos/"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"parallel-scp failed: {proc.stdout}{proc.stderr}")
-    return took
+def pscp(addrs: list[str], local: Path, info: dict, tmp: Path) -> float:
+    return timed(pscp_command(tmp / "pssh_hosts", addrs, info, local))
 
 
 def main() -> int:
@@ -78,14 +64,7 @@ def main() -> int:
     a = p.parse_args()
     if not shutil.which("parallel-scp"):
         raise SystemExit("parallel-scp missing: apt-get install pssh")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ssh-"))
-    state = tmp / "hosts"
-    up = subprocess.run([sys.executable, str(TESTHOSTS), "--state", str(state), "up",
-                         str(a.hosts), "--base", "auto", "--json"], capture_output=True, text=True)
-    if up.returncode != 0:
-        raise SystemExit(up.stderr)
-    try:
-        info = json.loads(up.stdout)
+    with simulated_hosts(a.hosts, "bench-ssh-") as (tmp, info):
         addrs = [h["addr"] for h in info["hosts"]]
         key, kh = Path(info["client_key"]), Path(info["known_hosts"])
         local = tmp / "etc"
@@ -95,7 +74,7 @@ def main() -> int:
         rows = []
         for label, targets in (("1 host", addrs[:1]), (f"{a.hosts} hosts", addrs)):
             t_ours = statistics.median(ours(targets, files, opts) for _ in range(a.rounds))
-            t_pscp = statistics.median(pscp(targets, local, key, kh, tmp) for _ in range(a.rounds))
+            t_pscp = statistics.median(pscp(targets, local, info, tmp) for _ in range(a.rounds))
             rows.append((label, t_ours, t_pscp))
         print(f"{'targets':<10} {'ours (s)':>9} {'pscp (s)':>9} {'ours/pscp':>10}")
         for label, t_ours, t_pscp in rows:
@@ -104,9 +83,6 @@ def main() -> int:
               f"(target <= 2.5); pscp: {rows[1][2] / rows[0][2]:.2f}")
         print(f"ours / parallel-scp at {a.hosts} hosts = {rows[1][1] / rows[1][2]:.2f} "
               "(target <= 1.0)")
-    finally:
-        subprocess.run([sys.executable, str(TESTHOSTS), "--state", str(state), "down"])
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
