@@ -12,6 +12,7 @@ import time
 from css_cell import FAST
 
 from nodes.css.client import CssClient
+from nodes.css.errors import RequestError
 from nodes.css.probe import replace, status
 
 
@@ -57,7 +58,16 @@ def test_replace_member_under_load(running_cell, tmp_path) -> None:
                     break
                 assert time.monotonic() < deadline, f"learner not admitted: {st['role']}"
                 await asyncio.sleep(0.1)
-            res = await replace(cell.addrs(), 0, st["member_id"])
+            # as the admin does (admin.md §6.6 step 3): wait until the learner has caught up
+            # with a cell that keeps writing; ENOT_CAUGHT_UP is a refusal that changed nothing
+            while True:
+                try:
+                    res = await replace(cell.addrs(), 0, st["member_id"])
+                    break
+                except RequestError as e:
+                    assert e.code == "ENOT_CAUGHT_UP", e
+                    assert time.monotonic() < deadline + 15, f"learner never caught up: {e}"
+                    await asyncio.sleep(0.1)
             assert res["cfg"] >= 4  # add_learner, replace, finalize
             await asyncio.sleep(0.5)
             stop.set()
