@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,22 @@ def test_addresses_stay_within_loopback(tmp_path):
     bad = run_testhosts(tmp_path / "s", "up", "3", "--base", "253")
     assert bad.returncode == 1 and "127.0.0.1-254" in bad.stderr
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+def test_revive_waits_for_the_killed_hosts_port(cluster, tmp_path):
+    """A port still held when `revive` starts (the old sshd not yet gone) delays it, not fails it."""
+    host = cluster.hosts[11]
+    cluster.kill(host.addr)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind((host.addr, 22))
+    holder.listen(1)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            revived = pool.submit(cluster.revive, host.addr)
+            time.sleep(0.5)  # what is tested: revive is still waiting while the port is held
+            assert not revived.done()
+        finally:
+            holder.close()
+        revived.result(timeout=60)
+    with connect(HostSpec(host.addr, "paxos"), opts(cluster, tmp_path)) as conn:
+        assert conn.run(["true"]).code == 0
