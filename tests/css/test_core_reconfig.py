@@ -74,6 +74,13 @@ def test_remove_learner_entry_rules() -> None:
     assert mb.apply_cfg(joint, {**rm, "expect": 3})[1] == "ENOT_LEARNER"
 
 
+def test_learner_timeout_must_exceed_a_few_heartbeats(capsys) -> None:
+    from nodes.css.server import main
+    assert main(["cell0", "0", "--learner-timeout", "0.2", "--heartbeat", "0.05"]) == 2
+    assert "learner_timeout" in capsys.readouterr().err
+    assert main(["cell0", "0", "--learner-timeout", "-1"]) == 2
+
+
 # ---- the admin abort, at every step of a replace --------------------------------------------
 def test_abort_right_after_admission_then_second_replace_succeeds() -> None:
     sim = RSim(1)
@@ -241,3 +248,13 @@ def test_any_abandoned_join_lets_a_later_replace_succeed(seed: int, drop: float,
     assert "L1" in cfg["retired"] and f"g{no}" in cfg["retired"]
     assert sorted(m["member_id"] for m in cfg["members"].values()) == sorted(
         ["L2"] + [f"g{i}" for i in range(3) if i != no])
+
+
+def test_cli_usage_errors_of_the_abort_commands(capsys) -> None:
+    from nodes.css.cli import main
+    members = ["--members", "127.0.0.1:9"]  # never contacted: usage is checked first
+    assert main([*members, "abort-join", "zero"]) == 2
+    assert "not an integer" in capsys.readouterr().err
+    assert main([*members, "remove-learner"]) == 2
+    assert main([*members, "remove-learner", "a", "b"]) == 2
+    assert "exactly one argument" in capsys.readouterr().err

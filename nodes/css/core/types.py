@@ -37,6 +37,9 @@ class Timing:
         if min(self.tick, self.heartbeat, self.retransmit, self.learner_timeout) <= 0:
             raise ValueError("timing: tick, heartbeat, retransmit and learner_timeout must be "
                              "positive")
+        if self.learner_timeout <= 5 * self.heartbeat:
+            # a live learner answers every heartbeat; a shorter timeout would drop it on loss
+            raise ValueError("timing: learner_timeout must be above 5 heartbeat intervals")
 
 
 # ---- inputs -------------------------------------------------------------------------------
