@@ -3,14 +3,14 @@ timeout, on whole Replicas in the simulated cell (css_replsim)."""
 
 from __future__ import annotations
 
-from css_replsim import CELL, RSim
+from css_replsim import CELL, Conn, RSim
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodes.css.core import membership as mb
 from nodes.css.core.paxos import Recovered
 from nodes.css.core.replica import Replica
-from nodes.css.core.types import Peer
+from nodes.css.core.types import Client, Peer
 
 
 def learners(n) -> dict[int, str]:
@@ -137,7 +137,17 @@ def test_abort_is_refused_once_replace_is_decided() -> None:
     sim = RSim(3)
     sim.join("L1")
     admitted(sim, "L1")
-    assert replace(sim, "L1")["ok"]
+    sim.settle(1.0)
+    # while REPLACE is in flight the abort is refused as busy (one change at a time)
+    lead = sim.leader()
+    rc, ab = Conn(), Conn()
+    sim.feed(lead, Client(rc, {"v": 1, "id": 1, "t": "replace", "no": 0, "new": "L1"}))
+    assert rc.replies == []  # proposed, not yet decided
+    sim.feed(lead, Client(ab, {"v": 1, "id": 2, "t": "remove_learner", "member_id": "L1"}))
+    assert ab.replies[0]["err"] == "EBUSY"
+    sim.run_until(lambda: bool(rc.replies), 10, "replace finished")
+    assert rc.replies[0]["ok"]
+    assert replace(sim, "L1")["ok"]  # a retry: already done
     cfg = agreed(sim)
     for req in ({"member_id": "L1"}, {"no": 0}):
         rep = sim.request({"t": "remove_learner", **req})
