@@ -8,6 +8,14 @@ Usage: paxos-css-cli [--cell C | --members H:P,...] <command> [args]
   ls [PREFIX]            list files
   lock NAME [R|W] [--hold S]  take a lock (blocking), hold it, release it
   incr NAME [DELTA]      add to a counter, print the new value
+  remove-learner MEMBER_ID [--expect-cfg N]
+                         remove a learner from the replicated configuration (its member id is
+                         retired); JSON {cfg, removed, member_id}; already retired: removed false
+  abort-join NO [--expect-cfg N]
+                         the same for the learner joining as line NO (abort of a replace before
+                         REPLACE is decided; refused with ENOT_LEARNER afterwards)
+
+Exit codes: 0 done, 1 failed (the server's error code is printed), 2 usage error.
 """
 
 from __future__ import annotations
@@ -33,8 +41,36 @@ def _members(a: argparse.Namespace) -> dict[int, dict]:
     return load_cell_config(a.cell, a.config)
 
 
+async def admin(a: argparse.Namespace, members: dict[int, dict]) -> int:
+    """remove-learner / abort-join: no session, the request goes to the leader."""
+    if len(a.args) != 1:
+        return usage(f"{a.cmd} takes exactly one argument")
+    kw: dict = {"expect_cfg": a.expect_cfg}
+    if a.cmd == "abort-join":
+        try:
+            kw["no"] = int(a.args[0])
+        except ValueError:
+            return usage(f"abort-join: member number {a.args[0]!r} is not an integer")
+    else:
+        kw["member_id"] = a.args[0]
+    cl = CssClient([tuple(m["tcp"]) for _, m in sorted(members.items())],
+                   client_name="paxos-css-cli", request_timeout=a.timeout)
+    try:
+        print(json.dumps(await cl.remove_learner(**kw)))
+    finally:
+        cl.disconnect()
+    return 0
+
+
+def usage(msg: str) -> int:
+    print(f"paxos-css-cli: {msg}", file=sys.stderr)
+    return 2
+
+
 async def run(a: argparse.Namespace) -> int:
     members = _members(a)
+    if a.cmd in ("remove-learner", "abort-join"):
+        return await admin(a, members)
     if a.cmd == "status":
         nos = [a.args[0]] if a.args else sorted(members)
         if a.members:
@@ -79,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", help="comma-separated host:port list instead of --cell")
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--hold", type=float, default=0.0)
+    p.add_argument("--expect-cfg", type=int, default=None,
+                   help="remove-learner/abort-join: only if the configuration version is N")
     p.add_argument("cmd")
     p.add_argument("args", nargs="*")
     a = p.parse_args(argv)

@@ -311,6 +311,38 @@ class CssClient:
     async def session_info(self) -> dict:
         return await self.query("session_info")
 
+    # ---- administration (no session needed) -----------------------------------------------
+    async def config(self) -> dict:
+        """The replicated configuration as the answering member knows it."""
+        rep = await self._request({"t": "config"})
+        if not rep.get("ok"):
+            raise RequestError(rep.get("err", "EPROTO"), info=rep.get("info"))
+        return rep["res"]
+
+    async def remove_learner(self, member_id: str | None = None, *, no: int | None = None,
+                             expect_cfg: int | None = None) -> dict:
+        """Remove a learner from the replicated configuration (abort a replace before its
+        REPLACE is decided); give its `member_id`, or `no` for the learner joining as that line.
+        Returns {cfg, removed, member_id}: `removed` is False when `member_id` was already
+        retired (an earlier abort, the learner timeout, a finished replace), so retries are safe.
+        Raises RequestError ENOT_LEARNER (info.state "voter": a decided REPLACE is the point of
+        no return; "unknown": no such learner), ECONFIG_CHANGED (expect_cfg is not the current
+        version), EBUSY (another configuration change is pending) or EINVAL."""
+        if (member_id is None) == (no is None):
+            raise ValueError("give exactly one of member_id and no")
+        msg: dict = {"t": "remove_learner"}
+        if member_id is not None:
+            msg["member_id"] = member_id
+        else:
+            msg["no"] = no
+        if expect_cfg is not None:
+            msg["expect_cfg"] = expect_cfg
+        rep = await self._request(msg)
+        if not rep.get("ok"):
+            raise RequestError(rep.get("err", "EPROTO"), str((rep.get("info") or {}).get(
+                "what", "")), info=rep.get("info"))
+        return rep["res"]
+
     async def hello(self) -> dict:
         rep = await self._request({"t": "hello", "client": self.info})
         return rep["res"]

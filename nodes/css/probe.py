@@ -8,6 +8,8 @@ Public API (used by the agent's `status css` and the admin's `status css --long`
 - `await cell_status(cell, timeout)` -> [member_status for every member of the config file].
 - `await control(cell, no, msg, timeout)` -> reply of the owner-only control socket.
 - `await replace(addrs, no, new_member_id, expect_cfg=None)` -> {cfg}: promote a learner.
+- `await remove_learner(addrs, member_id=..., no=..., expect_cfg=None)` -> {cfg, removed,
+  member_id}: abort a replace before REPLACE is decided (see CssClient.remove_learner).
 - `await leader_request(addrs, {"t": "config"})` -> the replicated configuration.
 """
 
@@ -115,6 +117,21 @@ async def replace(addrs: list[tuple[str, int]], no: int, new_member_id: str,
     Returns {cfg: new configuration version}; RequestError ENOT_CAUGHT_UP, EQUORUM_AT_RISK,
     ECONFIG_CHANGED, EBUSY or EINVAL when refused."""
     msg: dict = {"t": "replace", "no": no, "new": new_member_id}
+    if expect_cfg is not None:
+        msg["expect_cfg"] = expect_cfg
+    return await leader_request(addrs, msg, timeout)
+
+
+async def remove_learner(addrs: list[tuple[str, int]], member_id: str | None = None,
+                         no: int | None = None, expect_cfg: int | None = None,
+                         timeout: float = 30.0) -> dict:
+    """Remove a learner (by member id, or the learner joining as line `no`) from the replicated
+    configuration; its member id is retired. Returns {cfg, removed, member_id}; RequestError
+    ENOT_LEARNER, ECONFIG_CHANGED, EBUSY or EINVAL when refused (see docs/css-protocol.md)."""
+    if (member_id is None) == (no is None):
+        raise ValueError("give exactly one of member_id and no")
+    msg: dict = {"t": "remove_learner"}
+    msg.update({"member_id": member_id} if member_id is not None else {"no": no})
     if expect_cfg is not None:
         msg["expect_cfg"] = expect_cfg
     return await leader_request(addrs, msg, timeout)

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsafe-no-fsync", action="store_true")
     d = Timing()
     for name in ("tick", "heartbeat", "lease", "election_min", "election_max", "rho",
-                 "retransmit", "drain_timeout", "recall_repeat"):
+                 "retransmit", "drain_timeout", "recall_repeat", "learner_timeout"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
                        help=f"seconds (default {getattr(d, name)})" if name != "rho" else None)
     for name in ("pipeline_window", "snapshot_every", "log_retain"):
@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def timing_from(a: argparse.Namespace) -> Timing:
     t = Timing(**{k: getattr(a, k) for k in (
         "tick", "heartbeat", "lease", "election_min", "election_max", "rho", "retransmit",
-        "drain_timeout", "recall_repeat", "pipeline_window", "snapshot_every", "log_retain")})
+        "drain_timeout", "recall_repeat", "learner_timeout", "pipeline_window", "snapshot_every",
+        "log_retain")})
     t.check()
     return t
 

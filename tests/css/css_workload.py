@@ -9,7 +9,7 @@ import time
 
 from nodes.css.client import CssClient
 from nodes.css.errors import CssError, RequestError
-from nodes.css.lincheck import Op
+from nodes.css.lincheck import Counter, Op, Register, check, describe
 
 KEYS = ["reg/a", "reg/b", "reg/c"]
 COUNTER = "ctr"
@@ -132,3 +132,13 @@ class Workload:
             except RequestError:
                 v = 0
             self.ctr.append(Op(99, "get", None, t0, time.monotonic(), "ok", v, COUNTER))
+
+
+def verify(w: Workload) -> None:
+    """No acknowledged write lost, sessions that kept alive survived, histories linearizable."""
+    asyncio.run(w.final_reads())
+    assert w.ok_count > 50, f"too little progress: {w.ok_count} ok, errors {w.errors[:5]}"
+    assert w.expired == 0, "a session that kept alive expired"
+    for model, hist in ((Register, w.reg), (Counter, w.ctr)):
+        r = check(hist, model)
+        assert r.ok, describe(r)

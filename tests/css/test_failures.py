@@ -5,18 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from css_workload import Workload
-
-from nodes.css.lincheck import Counter, Register, check, describe
-
-
-def verify(w: Workload) -> None:
-    asyncio.run(w.final_reads())
-    assert w.ok_count > 50, f"too little progress: {w.ok_count} ok, errors {w.errors[:5]}"
-    assert w.expired == 0, "a session that kept alive expired"
-    for model, hist in ((Register, w.reg), (Counter, w.ctr)):
-        r = check(hist, model)
-        assert r.ok, describe(r)
+from css_workload import Workload, verify
 
 
 def test_leader_kill9_under_load(running_cell) -> None:

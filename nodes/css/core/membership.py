@@ -6,8 +6,11 @@ new holder of one `no` never share a ballot or a vote.
 
 Configuration commands travel in the log as `{op: "_cfg", kind, expect, quorums, ...}`:
 `add_learner` (a joining member receives the log, never votes), `replace` (joint phase: decisions
-need majorities of the old and the new voters) and `finalize` (the new voters alone; the old
-member is retired).
+need majorities of the old and the new voters), `finalize` (the new voters alone; the old
+member is retired) and `remove_learner` (an aborted or abandoned join: the learner leaves and its
+member id is retired, so it can never come back under that id; voters are untouched, so it carries
+no quorums). A learner promoted by `replace` is a voter: `remove_learner` refuses it, which makes
+the decided `replace` the point of no return of a replacement.
 """
 
 from __future__ import annotations
@@ -81,6 +84,17 @@ def finalize_cmd(cfg: dict) -> dict:
             "new": j["new_id"], "quorums": [j["new"]]}
 
 
+def remove_learner_cmd(cfg: dict, pid: int, expect: int, why: str) -> dict | str:
+    """The entry removing learner `pid` (`why`: "abort" or "timeout"), or an error code."""
+    if expect != cfg["version"]:
+        return "ECONFIG_CHANGED"
+    m = cfg["members"].get(pid)
+    if m is None or m["role"] != "learner":
+        return "ENOT_LEARNER"
+    return {"op": "_cfg", "kind": "remove_learner", "expect": expect, "id": pid,
+            "member_id": m["member_id"], "no": m["no"], "why": why}
+
+
 def apply_cfg(cfg: dict, cmd: dict) -> tuple[dict, str | None]:
     """Return (new configuration, error code or None). Deterministic on every member."""
     if cmd.get("expect") != cfg["version"]:
@@ -99,6 +113,17 @@ def apply_cfg(cfg: dict, cmd: dict) -> tuple[dict, str | None]:
         gone = new["members"].pop(cmd["old"])
         new["retired"].append(gone["member_id"])
         new["joint"] = None
+    elif kind == "remove_learner":
+        m = new["members"].get(cmd.get("id"))
+        joint = new.get("joint") or {}
+        # re-checked here, deterministically on every member: never a voter, never the member
+        # a decided replace promoted (point of no return)
+        if m is None or m["role"] != "learner" or m["member_id"] != cmd.get("member_id") \
+                or joint.get("new_id") == cmd.get("id"):
+            return cfg, "ENOT_LEARNER"
+        del new["members"][cmd["id"]]
+        if m["member_id"] not in new["retired"]:
+            new["retired"].append(m["member_id"])
     else:
         return cfg, "EINVAL"
     new["version"] += 1

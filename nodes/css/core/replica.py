@@ -18,6 +18,7 @@ from .types import Client, Closed, Fatal, Flush, Out, Peer, Reply, Send, TakeSna
 READS = ("read", "stat", "list", "counter_get", "session_info")
 LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
           "delete_prefix", "counter_add")
+ADMIN = ("replace", "remove_learner")  # configuration changes asked for on the client port
 SLOT_SHIFT = 512  # pos = slot * 512 + index in the batch
 
 
@@ -65,6 +66,9 @@ class Replica(ReconfigMixin):
         self.next_recall = 0.0
         self.last_snap = self.px.snap_slot
         self.stopping = False
+        self.heard: dict[int, float] = {}
+        self.watch_from = now
+        self.next_probe = 0.0
         self.actions: list = []
         self.now = now
         self._applied(self.px.start(), now, 0.0)  # replay decided values from the WAL
@@ -97,6 +101,7 @@ class Replica(ReconfigMixin):
         if out.became_leader and self.cfg.get("joint"):
             self.queue.append(mb.finalize_cmd(self.cfg))  # finish a replace begun earlier
         if out.became_leader:
+            self.watch_from = now  # a new leader gives every learner a full learner_timeout
             self.last_seen = {sid: now for sid in self.svc.sessions}  # grace after failover
             self.deadlines = {(w[0], w[1]): now + w[3] / 1000
                               for w in self.svc.waiters() if w[3] is not None}
@@ -109,13 +114,15 @@ class Replica(ReconfigMixin):
             return self._on_join(msg, now)
         if t == "JOIN_OK":
             return self._on_join_ok(msg, now)
-        if t == "REMOVED" and frm in self.members:
+        if t == "REMOVED" and (frm in self.members or self.joining and frm in self.addr):
             self.actions.append(Fatal("this member was removed from the cell", 11))
             return
         if frm not in self.members:
             if frm in self.addr and self.addr[frm]["member_id"] in self.cfg["retired"]:
                 self.actions.append(Send(frm, {"t": "REMOVED"}))
             return
+        if frm != self.px.no:
+            self.heard[frm] = now
         if t == "CATCHUP_REQ" and int(msg.get("lo", 0)) < self.px.log_start \
                 and frm in self.members:
             blob = self.svc.to_blob(self._snapshot_extra())
@@ -160,10 +167,10 @@ class Replica(ReconfigMixin):
             return answer(err("ESTOPPING"))
         if op == "config":
             return answer({"ok": True, "res": self.cfg})
-        if op == "replace" and self.px.term_started() and not self.px.deposed(now):
-            res = self._replace(conn, msg, now)
+        if op in ADMIN and self.px.term_started() and not self.px.deposed(now):
+            res = (self._replace if op == "replace" else self._remove_learner)(conn, msg, now)
             return None if res is None else answer(res)
-        if op not in LOGGED and op != "replace" and op not in READS and op != "keepalive":
+        if op not in LOGGED and op not in ADMIN and op not in READS and op != "keepalive":
             return answer(err("EINVAL", what=f"unknown op {op!r}"))
         if not self.px.term_started() or self.px.deposed(now):
             hint = None if self.px.is_leader() else self.leader_hint()
@@ -259,6 +266,9 @@ class Replica(ReconfigMixin):
                     if sid in self.sess_conn:
                         self.actions.append(Reply(self.sess_conn[sid],
                                                   {"v": 1, "t": "event", "sid": sid, **ev}))
+            self._learner_watch(now)
+        elif self.px.no not in self.px.voters:
+            self._learner_probe(now)
         self._serve_reads(now)
 
     def _flush(self, now: float, wall: float) -> None:

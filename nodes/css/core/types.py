@@ -27,12 +27,19 @@ class Timing:
     snapshot_every: int = 10000
     log_retain: int = 5000
     max_batch: int = 256
+    # a learner the leader has not heard from for this long is removed (remove_learner): a
+    # join whose process died or was forged must not block every later replace
+    learner_timeout: float = 60.0
 
     def check(self) -> None:
         if not self.lease < self.election_min <= self.election_max:
             raise ValueError("timing: lease must be below election_min <= election_max")
-        if min(self.tick, self.heartbeat, self.retransmit) <= 0:
-            raise ValueError("timing: tick, heartbeat and retransmit must be positive")
+        if min(self.tick, self.heartbeat, self.retransmit, self.learner_timeout) <= 0:
+            raise ValueError("timing: tick, heartbeat, retransmit and learner_timeout must be "
+                             "positive")
+        if self.learner_timeout <= 5 * self.heartbeat:
+            # a live learner answers every heartbeat; a shorter timeout would drop it on loss
+            raise ValueError("timing: learner_timeout must be above 5 heartbeat intervals")
 
 
 # ---- inputs -------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class Node:
         self.servers: list[Any] = []
         self.ticking = True
         self.last_role: tuple = ()
+        self.last_cfg = replica.cfg["version"]
 
     def now(self) -> float:
         return time.monotonic()
@@ -101,6 +102,14 @@ class Node:
             log.info("role=%s ballot=%s leader=%s commit=%d promised=%s (after %s %s)", px.role,
                      px.ballot, px.leader_no, px.commit, px.promised, type(inp).__name__,
                      inp.msg.get("t") if isinstance(inp, Peer) else "")
+        if self.r.cfg["version"] != self.last_cfg:
+            self.last_cfg = self.r.cfg["version"]
+            cfg = self.r.cfg
+            log.info("configuration version %d: voters=%s learners=%s retired=%s joint=%s",
+                     cfg["version"], sorted(m["no"] for m in cfg["members"].values()
+                                           if m["role"] == "voter"),
+                     {i: m["member_id"] for i, m in cfg["members"].items()
+                      if m["role"] == "learner"}, cfg["retired"], bool(cfg.get("joint")))
         if not self.flush_scheduled and not isinstance(inp, Flush):
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
