@@ -241,8 +241,12 @@ def blob_type(blob: bytes) -> str | None:
 def parse_line(text: str, number: int) -> Entry | str | None:
     """One line (without its newline): an Entry, None for a blank line or comment, or the reason
     it is skipped. Mirrors hostkeys_foreach_file with HKF_WANT_PARSE_KEY."""
-    text = text.split("\0", 1)[0]  # C strings end at the first NUL
-    rest = text.lstrip(" \t")
+    # C strings end at the first NUL. OpenSSH 9.2 steps over the character that ends the host
+    # field, NUL or not, and reads on to the next NUL; that is followed here (it makes the line
+    # count, the refusing direction). A host field ending the line is truncated, as in later
+    # OpenSSH (9.2 reads whatever its buffer holds beyond).
+    head, nul, after = text.partition("\0")
+    rest = head.lstrip(" \t")
     if not rest or rest.startswith("#"):
         return None
     checked = _check_marker(rest)
@@ -250,6 +254,8 @@ def parse_line(text: str, number: int) -> Entry | str | None:
         return "invalid marker"
     marker, rest = checked
     hosts, rest = _split_field(rest)
+    if not rest and nul:
+        rest = " " + after.partition("\0")[0]
     if not rest:
         return "truncated line"
     rest = rest.lstrip(" \t")
