@@ -3,12 +3,22 @@ verdicts against a real `ssh` to a real sshd test host, matched lines against `s
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import stat
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from paxoslog import hostpatterns
+from paxoslog.hostkeys import KnownHosts
+from paxoslog.hostpatterns import KeyStatus, Marker
 from paxoslog.ssh import HostKeyChanged, HostKeyUnknown, HostSpec, SSHOptions, connect
 from tests.hosts_fixture import EXTRA_PORT, TestCluster
 
@@ -209,3 +219,250 @@ def test_a_revoked_key_is_refused_wherever_it_is_listed(cluster, tmp_path, port,
                                      "SHA256:")
     assert str(err.value).endswith("); refusing to connect")
     assert kh.read_bytes() == before
+
+
+def test_a_revoked_certificate_revokes_its_key_as_in_openssh(cluster, tmp_path):
+    host = cluster.hosts[1]
+    pub = tmp_path / "host.pub"
+    pub.write_text(host_key(cluster, 1) + "\n")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "ca")],
+                   check=True, capture_output=True)
+    subprocess.run(["ssh-keygen", "-q", "-s", str(tmp_path / "ca"), "-h", "-I", "h", "-n",
+                    host.addr, str(pub)], check=True, capture_output=True)
+    cert = " ".join((tmp_path / "host-cert.pub").read_text().split()[:2])
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"{host.addr} {host_key(cluster, 1)}\n@revoked {host.addr} {cert}\n")
+    assert ssh_verdict(cluster, kh, host.addr, 22, "yes") == "revoked"
+    assert our_verdict(cluster, kh, host.addr, 22, trust=True) == "revoked"
+
+
+# ---------------------------------------------------------------- matched lines: ssh-keygen -lF
+
+NAMES = ["host1.example", "a", "127.0.0.1", "[127.0.0.1]:2222", "[h.example]:22", "xy-z"]
+
+
+def keygen_matches(kh: Path, name: str) -> list[tuple[int, Marker]]:
+    """The lines `ssh-keygen -lF` reports for `name` (it parses every key, as ssh does)."""
+    proc = subprocess.run(["ssh-keygen", "-lF", name, "-f", str(kh)], capture_output=True,
+                          timeout=30)
+    found = []
+    for line in proc.stdout.decode("latin-1").splitlines():
+        m = re.fullmatch(r"# Host .* found: line (\d+) ?(CA|REVOKED)?", line)
+        if m:
+            marker = {"CA": Marker.CA, "REVOKED": Marker.REVOKED}.get(m.group(2) or "",
+                                                                     Marker.NONE)
+            found.append((int(m.group(1)), marker))
+    return found
+
+
+@st.composite
+def subpatterns(draw, name: str) -> str:
+    # mostly variations of the name looked up, so that lines match, nearly match or negate it
+    base = draw(st.one_of(st.just(name), st.just(name), st.sampled_from(NAMES),
+                          st.sampled_from(["", "x", "x" * 1022, "x" * 1023])))
+    chars = list(base)
+    for op, pos, c in draw(st.lists(st.tuples(
+            st.sampled_from(["set", "insert", "delete", "upper"]), st.integers(0, 40),
+            st.sampled_from(list("*?*?*?.!,[]:aZ1#|@"))), max_size=3)):
+        i = pos % (len(chars) + 1)
+        if op == "insert":
+            chars.insert(i, c)
+        elif chars and i < len(chars):
+            if op == "set":
+                chars[i] = c
+            elif op == "delete":
+                del chars[i]
+            else:
+                chars[i] = chars[i].upper()
+    return ("!" if draw(st.integers(0, 3)) == 0 else "") + "".join(chars)
+
+
+@st.composite
+def host_fields(draw, name: str) -> str:
+    if draw(st.integers(0, 4)) == 0:
+        field = hostpatterns.hash_host(draw(st.sampled_from([name, name, *NAMES, "other"])),
+                                       draw(st.binary(min_size=20, max_size=20)))
+        if draw(st.booleans()):  # damaged: one character changed
+            i = draw(st.integers(0, len(field) - 1))
+            field = field[:i] + draw(st.sampled_from(list("A/+|=x"))) + field[i + 1:]
+        return field
+    return ",".join(draw(st.lists(subpatterns(name), min_size=1, max_size=4)))
+
+
+def test_matching_lines_agree_with_ssh_keygen(other_keys, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("property")
+    ed = other_keys["ed25519"]
+    keys = [ed, other_keys["rsa"], other_keys["ecdsa"], ed + " a comment",
+            "rsa-sha2-512 " + other_keys["rsa"].split()[1],
+            # invalid: a type without its key, a key of another type, an unknown type, none
+            "ssh-ed25519 AAAA", "ssh-rsa " + ed.split()[1], "ssh-foo " + ed.split()[1],
+            "ssh-ed25519", "", "#" + ed]
+
+    def files(name: str) -> st.SearchStrategy[list[str]]:
+        lines = st.builds(
+            lambda lead, marker, hosts, sep, key: f"{lead}{marker}{hosts}{sep}{key}",
+            st.sampled_from(["", " ", "\t"]),
+            st.sampled_from(["", "", "", "@revoked ", "@cert-authority ", "@revoked\t",
+                             "@bogus "]),
+            host_fields(name), st.sampled_from([" ", "\t", "  "]), st.sampled_from(keys))
+        return st.lists(st.one_of(lines, st.sampled_from(["", "# comment", "garbage"])),
+                        min_size=1, max_size=6)
+
+    @settings(max_examples=300, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(NAMES), label="name")
+        content = data.draw(files(name), label="known_hosts")
+        kh = folder / "known_hosts"
+        text = ("\n".join(content) + "\n").encode()
+        kh.write_bytes(text)
+        entries, _ = hostpatterns.parse(text)
+        ours = [(e.line, e.marker) for e in hostpatterns.matching(entries, name)]
+        assert ours == keygen_matches(kh, name), text
+
+    check()
+
+
+def test_host_names_are_matched_case_insensitively():
+    entries, _ = hostpatterns.parse(b"HOST1.Example,!Other.example ssh-ed25519 "
+                                    b"AAAAC3NzaC1lZDI1NTE5AAAAIA23cIZcczNilhc+Sgk03UT1+Hsf17n2zANm3Nzzi/f4\n")
+    assert [e.line for e in hostpatterns.matching(entries, "Host1.EXAMPLE")] == [1]
+    assert hostpatterns.matching(entries, "other.EXAMPLE") == []
+    # hashes are of the lowercased name, as ssh looks them up and writes them
+    salt = bytes(range(20))
+    field = hostpatterns.hash_host("host1.example", salt)
+    entries, _ = hostpatterns.parse(f"{field} {entries[0].keytype} "
+                                    f"{base64.b64encode(entries[0].blob).decode()}\n".encode())
+    assert [e.line for e in hostpatterns.matching(entries, "HOST1.example")] == [1]
+
+
+# ---------------------------------------------------------------- a hostile known_hosts
+
+
+def test_pathological_patterns_take_linear_time():
+    start = time.monotonic()
+    pattern = "*?" * 500 + "x"
+    assert hostpatterns.match_pattern("a" * 1000, pattern) is False
+    assert hostpatterns.match_pattern("a" * 999 + "x", "*a*a*a*a*a*a*a*a*a*a*x") is True
+    line = (",".join(["*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?b"] * 40) + " ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIA23cIZcczNilhc+Sgk03UT1+Hsf17n2zANm3Nzzi/f4\n")
+    entries, _ = hostpatterns.parse(line.encode() * 200)
+    assert hostpatterns.matching(entries, "a" * 60 + ".example") == []
+    assert time.monotonic() - start < 5
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(data=st.lists(st.one_of(
+    st.binary(max_size=80),
+    st.sampled_from([b"@revoked", b"@revoked ", b"@cert-authority * ", b"|1|", b"|1|AAAA|",
+                     b"* ssh-ed25519 ", b"ssh-rsa AAAAB3NzaC1yc2E=", b"\0", b"\r", b"!", b","]),
+), max_size=12).map(b"".join))
+def test_any_bytes_are_read_without_an_exception(data: bytes):
+    entries, skipped = hostpatterns.parse(data)
+    for name in ("a", "[a]:2222", "*", ""):
+        matched = hostpatterns.matching(entries, name)
+        for blob in (b"", b"\0\0\0\x0bssh-ed25519" + bytes(36)):
+            hostpatterns.key_status(matched, blob)
+            hostpatterns.is_revoked(entries, blob)
+    assert len(entries) + len(skipped) <= data.count(b"\n") + 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.mkdir(),
+    lambda p: os.mkfifo(p),
+    lambda p: p.write_bytes(b"#" * 1001),
+], ids=["directory", "fifo", "too-large"])
+def test_an_unusable_known_hosts_refuses_every_host_with_one_line(cluster, tmp_path, make,
+                                                                  monkeypatch):
+    monkeypatch.setattr("paxoslog.hostkeys.MAX_KNOWN_HOSTS_BYTES", 1000)
+    host = cluster.hosts[0]
+    kh = tmp_path / "known_hosts"
+    make(kh)
+    start = time.monotonic()
+    with pytest.raises(HostKeyUnknown) as err:
+        connect(HostSpec(host.addr, "paxos"), options(cluster, kh, trust_new_hosts=True))
+    assert time.monotonic() - start < 10  # a FIFO is not waited on
+    assert str(err.value).startswith(f"{host.addr}: cannot check the host key: cannot read {kh}: ")
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- recording new keys
+
+
+class FakeKey:
+    """What KnownHosts.add needs of a paramiko key."""
+
+    def __init__(self, n: int) -> None:
+        self._blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes([n]) * 32
+
+    def get_name(self) -> str:
+        return "ssh-ed25519"
+
+    def get_base64(self) -> str:
+        return base64.b64encode(self._blob).decode()
+
+    def asbytes(self) -> bytes:
+        return self._blob
+
+
+def test_new_keys_are_appended_in_openssh_format(tmp_path):
+    kh = tmp_path / "ssh" / "known_hosts"
+    known = KnownHosts(kh)
+    assert known.add("Db1.Example", 22, FakeKey(1)) is True
+    assert known.add("10.0.0.1", 2222, FakeKey(2)) is True
+    assert kh.read_text().splitlines() == [f"db1.example ssh-ed25519 {FakeKey(1).get_base64()}",
+                                           f"[10.0.0.1]:2222 ssh-ed25519 {FakeKey(2).get_base64()}"]
+    assert stat.S_IMODE(kh.stat().st_mode) == 0o600
+    # what was written is what is read back, by us and by OpenSSH
+    for session in (known, KnownHosts(kh)):
+        assert session.check("db1.example", 22, FakeKey(1)) is KeyStatus.KNOWN
+        assert session.check("10.0.0.1", 2222, FakeKey(2)) is KeyStatus.KNOWN
+        assert session.check("10.0.0.1", 22, FakeKey(2)) is KeyStatus.UNKNOWN
+    assert [n for n, _ in keygen_matches(kh, "[10.0.0.1]:2222")] == [2]
+    with pytest.raises(ValueError):
+        known.add("*.example", 22, FakeKey(3))
+    assert len(kh.read_text().splitlines()) == 2
+
+
+def test_concurrent_appends_from_separate_sessions_stay_whole_lines(tmp_path):
+    kh = tmp_path / "known_hosts"
+    kh.write_text("# no final newline")
+    sessions = [KnownHosts(kh) for _ in range(8)]
+    barrier = threading.Barrier(len(sessions))
+
+    def add(i: int) -> None:
+        barrier.wait()
+        sessions[i].add(f"h{i}", 22, FakeKey(i))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(len(sessions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = kh.read_text().split("\n")
+    assert lines[0] == "# no final newline" and lines[-1] == ""
+    assert sorted(lines[1:-1]) == sorted(f"h{i} ssh-ed25519 {FakeKey(i).get_base64()}"
+                                         for i in range(8))
+
+
+def test_a_key_that_cannot_be_recorded_is_still_trusted_for_the_session(cluster, tmp_path,
+                                                                        caplog):
+    host = cluster.hosts[0]
+    kh = tmp_path / "known_hosts"
+    kh.symlink_to(tmp_path / "missing" / "known_hosts")  # reads as absent, cannot be created
+    opts = options(cluster, kh, trust_new_hosts=True)
+    with connect(HostSpec(host.addr, "paxos"), opts) as conn:  # as OpenSSH: a warning only
+        assert conn.run(["true"]).code == 0
+    assert "cannot record the host key" in caplog.text
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("db1.example", True), ("10.0.0.1", True), ("::1", True), ("fe80::1%eth0", True),
+    ("*.example", False), ("db?", False), ("a,b", False), ("!a", False), ("a b", False),
+    ("a\nb", False), ("[a]:22", False), ("|1|x|y", False), ("@revoked", False), ("#a", False),
+    ("", False), ("a\\b", False), ("a'b", False),
+])
+def test_only_literal_host_names_are_recorded(name, ok):
+    assert hostpatterns.recordable(name) is ok
