@@ -20,6 +20,7 @@ import paramiko
 
 from paxoslog.errors import PaxosError
 from paxoslog.hostpatterns import (
+    PLAIN_KEY_TYPES,
     Entry,
     KeyStatus,
     Marker,
@@ -126,10 +127,11 @@ class KnownHosts:
                 return []
             names = [known_hosts_name(address, port)] + ([address] if port != 22 else [])
             for name in names:
-                types = [blob_type(e.blob) for e in self._matching(name)
-                         if e.marker is Marker.NONE]
+                # plain key types only: host certificates are never asked for
+                types = [t for e in self._matching(name) if e.marker is Marker.NONE
+                         and (t := blob_type(e.blob)) in PLAIN_KEY_TYPES]
                 if types:
-                    return list(dict.fromkeys(t for t in types if t))
+                    return list(dict.fromkeys(types))
             return []
 
     def check(self, address: str, port: int, key: paramiko.PKey) -> KeyStatus:

@@ -17,6 +17,8 @@ Deliberate differences, all in the refusing direction:
   corrupt can therefore count here as a different key for its hosts (refused as changed).
 * `@cert-authority` lines are ignored: host certificates are not supported, and the client never
   asks for one, so (as in OpenSSH for a plain key) they never vouch for or against a host key.
+* A host field that ends the line is a truncated line (skipped), as in OpenSSH after 9.2; 9.2
+  itself reads past the end of the line there.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ _CERT_TYPES = {
     for name, blob in _PLAIN_TYPES.items() if not name.startswith("webauthn-")
 }
 _BLOB_TYPE = {**_PLAIN_TYPES, **_CERT_TYPES}
+PLAIN_KEY_TYPES = frozenset(_PLAIN_TYPES.values())
 
 # hostfile.c: HASH_MAGIC "|1|", a 20-byte salt (SHA-1 HMAC key), base64 decoded salts <= 1024.
 _HASH_MAGIC = "|1|"
@@ -106,7 +109,8 @@ def match_pattern(s: str, pattern: str) -> bool:
     """`*` any run, `?` any one character, everything else literal (match.c match_pattern).
 
     Iterative with one back-tracking point instead of OpenSSH's recursion: the same language,
-    but linear-ish, so a hostile `*?*?*?...` pattern cannot take exponential time."""
+    but at worst len(s) * len(pattern) steps, so a hostile `*?*?*?...` pattern cannot take
+    exponential time."""
     si = pi = 0
     star_pi, star_si = -1, 0
     n, m = len(s), len(pattern)
