@@ -23,7 +23,14 @@ from pathlib import Path
 
 import paramiko
 
-from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
+from paxoslog.hostkeys import (
+    KeyStatus,
+    KnownHosts,
+    KnownHostsError,
+    fingerprint,
+    key_type,
+    recordable,
+)
 from paxoslog.sftpfiles import RemoteFiles, remote_path
 from paxoslog.ssherrors import (
     AuthenticationFailed,
@@ -172,13 +179,23 @@ def _prefer_aead(transport: paramiko.Transport) -> None:
 
 def _check_host_key(ep: Endpoint, transport: paramiko.Transport, known: KnownHosts,
                     options: SSHOptions) -> None:
-    name = known_hosts_name(ep.address, ep.port)
     key = transport.get_remote_server_key()
-    status = known.check(name, key)
+    try:
+        status = known.check(ep.address, ep.port, key)
+    except KnownHostsError as e:
+        raise HostKeyUnknown(ep.host, f"cannot check the host key: {e}") from None
     if status is KeyStatus.KNOWN:
         return
+    if status is KeyStatus.REVOKED:
+        raise HostKeyChanged(ep.host, f"host key is revoked in known_hosts ({key_type(key)} "
+                             f"{fingerprint(key)}); refusing to connect")
     if status is KeyStatus.CHANGED:
         raise HostKeyChanged(ep.host, "host key does not match known_hosts; refusing to connect")
+    if not recordable(ep.address):
+        # A name with pattern or separator characters would be a pattern once written (OpenSSH
+        # refuses to record such names too): trusting it cannot be offered.
+        raise HostKeyUnknown(ep.host, f"host key is not known ({key_type(key)} {fingerprint(key)});"
+                             " its address cannot be recorded in known_hosts")
     trusted = options.trust_new_hosts
     if not trusted and options.confirm_new_host is not None:
         prompt = (f"The authenticity of host '{ep.host}' can't be established. "
@@ -188,7 +205,7 @@ def _check_host_key(ep: Endpoint, transport: paramiko.Transport, known: KnownHos
     if not trusted:
         raise HostKeyUnknown(ep.host, f"host key is not known ({key_type(key)} {fingerprint(key)});"
                              " add it to known_hosts or use --trust-new-hosts")
-    known.add(name, key)
+    known.add(ep.address, ep.port, key)
     log.info("%s: trusted new %s host key %s", ep.host, key_type(key), fingerprint(key))
 
 
@@ -270,7 +287,7 @@ def connect(spec: HostSpec, options: SSHOptions | None = None,
     try:
         transport.banner_timeout = transport.handshake_timeout = options.connect_timeout
         transport.auth_timeout = options.connect_timeout
-        _prefer_known_key_types(transport, known.known_types(known_hosts_name(ep.address, ep.port)))
+        _prefer_known_key_types(transport, known.known_types(ep.address, ep.port))
         _prefer_aead(transport)
         try:
             transport.start_client(timeout=options.connect_timeout)
