@@ -29,6 +29,25 @@ MAX_LIST = 100_000  # entries of one remote directory
 MIN_RATE = 1 << 20
 
 
+@contextmanager
+def watchdog(chan: paramiko.Channel, seconds: float) -> Iterator[threading.Event]:
+    """Close `chan` if the block runs longer than `seconds` (paramiko waits for some replies
+    without any timeout); the event yielded tells whether that happened."""
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        chan.close()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
 def remote_path(path: str) -> str:
     """SFTP paths are relative to the login directory; accept the spec's `~/x` spelling too."""
     if path == "~":
@@ -106,19 +125,14 @@ class RemoteFiles:
         with self._sftp_errors("open sftp"):
             chan = self._transport.open_session(timeout=timeout)
             chan.settimeout(timeout)
-            timer = threading.Timer(timeout, chan.close)
-            timer.daemon = True
-            timer.start()
-            try:
-                chan.invoke_subsystem("sftp")
-                client = paramiko.SFTPClient(chan)
-            except (paramiko.SSHException, EOFError, OSError):
-                if not timer.is_alive():
-                    raise TimeoutError from None
-                raise
-            finally:
-                timer.cancel()
-            return client
+            with watchdog(chan, timeout) as fired:
+                try:
+                    chan.invoke_subsystem("sftp")
+                    return paramiko.SFTPClient(chan)
+                except (paramiko.SSHException, EOFError, OSError):
+                    if fired.is_set():
+                        raise TimeoutError from None
+                    raise
 
     def _drop_sftp(self) -> None:
         # after a timeout the SFTP stream may be cut mid-reply: never reuse it

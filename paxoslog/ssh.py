@@ -25,7 +25,7 @@ from pathlib import Path
 import paramiko
 
 from paxoslog.hostkeys import KeyStatus, KnownHosts, fingerprint, key_type, known_hosts_name
-from paxoslog.sftpfiles import RemoteFiles, remote_path
+from paxoslog.sftpfiles import RemoteFiles, remote_path, watchdog
 from paxoslog.ssherrors import (
     AuthenticationFailed,
     ConnectFailed,
@@ -380,7 +380,15 @@ class Connection(RemoteFiles):
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise ConnectFailed(self.host, f"connection lost: {e}") from None
         try:
-            chan.exec_command("bash -lc " + shlex.quote(line))
+            # paramiko waits for the reply to exec without a timeout: a host that never
+            # answers would hang the command, so a watchdog closes the channel at the deadline
+            with watchdog(chan, timeout) as fired:
+                try:
+                    chan.exec_command("bash -lc " + shlex.quote(line))
+                except (paramiko.SSHException, EOFError, OSError):
+                    if fired.is_set():
+                        raise expired from None
+                    raise
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()

@@ -399,12 +399,12 @@ def test_fetch_refuses_a_decompression_bomb_with_bounded_memory(env, tmp_path):
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     code, err, rss = _cli_fetch(env, fresh, f"paxos@{a.addr}", tmp_path)
+    assert rss < 400 * 1024, f"peak RSS {rss} KiB"
     assert code == 1, err
     lines = err.splitlines()
     assert len(lines) == 1 and "Traceback" not in err
     assert lines[0].startswith(f"fetched event log failed verification: object "
                                f"{fake.decode()[:12]} is larger than "), lines
-    assert rss < 400 * 1024, f"peak RSS {rss} KiB"
     assert git_head(fresh) is None
 
 
