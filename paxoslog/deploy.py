@@ -7,7 +7,9 @@ then through `LocalFS` on $PAXOS_HOME); hosts fail independently and the others 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +29,7 @@ from paxoslog.remoterepo import (
     Diverged,
     HostFiles,
     Pack,
+    Unreadable,
     check_ancestry,
     missing_objects,
     pack,
@@ -39,7 +42,19 @@ from paxoslog.yamlfmt import dq
 
 STAMP = "etc/DEPLOYED"
 CELL_DIR = "etc/cell"
+MAX_STAMP = 1 << 20
+MAX_STAMPED_FILES = 10_000
 T = TypeVar("T")
+# The only paths deploy writes, `status deploy` reads and `--clean` removes (§5.3): a cell name
+# follows rule (C), so nothing can resolve outside ~/etc whatever a log or a stamp says.
+CONF_PATH = re.compile(r"etc/(?:paxos_memcache\.conf|cell/[A-Za-z0-9_]+\.conf)")
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_STAMP_KEYS = ("commit", "rev", "author", "time", "files")
+
+
+def is_conf_path(path: object) -> bool:
+    return isinstance(path, str) and CONF_PATH.fullmatch(path) is not None
 
 
 def spec_of(host: Host) -> HostSpec:
@@ -76,6 +91,9 @@ class LocalState:
             raise RemoteError("nothing to deploy: the event log is empty")
         log = EventLog(home.repo)
         files = {p: d for p, d in log.files(log.commit(sha)).items() if p != EVENT_PATH}
+        for path in files:
+            if not is_conf_path(path):
+                raise RemoteError(f"refusing to deploy {path}: not a configuration file path")
         return cls(log, sha, rev, log.history(sha), files)
 
 
@@ -108,27 +126,106 @@ def _each(home: Home, targets: Sequence[Host], session: SSHSession,
 
 
 def _their_head(fs: HostFiles, host: str, local: LocalState) -> bytes | None:
-    theirs = remote_head(fs)
     try:
+        theirs = remote_head(fs)
         check_ancestry(local.history, theirs)
     except Diverged:
         raise RemoteError(f"event log on {host} has diverged from the local one") from None
+    except Unreadable as e:
+        raise RemoteError(f"event log on {host} is unreadable: {e}") from None
     return theirs
+
+
+class StampError(RemoteError):
+    """The host's DEPLOYED stamp does not follow §5.3."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"unreadable {STAMP}: {problem}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without anchors, aliases or duplicate keys: a stamp is plain data."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise StampError("anchors and aliases are not allowed")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in keys:
+                    raise StampError(f"duplicate key {key}")
+                keys.add(key)
+            except TypeError:
+                raise StampError("a key is not a scalar") from None
+        return super().construct_mapping(node, deep)
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 1024 and value.isprintable()
+
+
+def parse_stamp(raw: bytes) -> dict[str, Any]:
+    """§5.3 `~/etc/DEPLOYED`, strictly: exactly the five keys with their types; every path one
+    `deploy` could have written. Raises StampError naming the first problem."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StampError("not UTF-8") from None
+    try:
+        stamp = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a strict SafeLoader
+    except yaml.YAMLError:
+        raise StampError("not YAML") from None
+    except RecursionError:
+        raise StampError("nested too deep") from None
+    if not isinstance(stamp, dict):
+        raise StampError("not a mapping")
+    for key in stamp:
+        if key not in _STAMP_KEYS:
+            raise StampError(f"unknown key {str(key)[:100]}")
+    for key in _STAMP_KEYS:
+        if key not in stamp:
+            raise StampError(f"missing key {key}")
+    if not isinstance(stamp["commit"], str) or not _HEX40.fullmatch(stamp["commit"]):
+        raise StampError("commit is not a commit id")
+    rev = stamp["rev"]
+    if not isinstance(rev, int) or isinstance(rev, bool):
+        raise StampError("rev is not an integer")
+    if not 0 <= rev < 1 << 63:
+        raise StampError("rev is out of range")
+    for key in ("author", "time"):
+        if not isinstance(stamp[key], str):
+            raise StampError(f"{key} is not a string")
+        if not _plain(stamp[key]):
+            raise StampError(f"{key} holds control characters or is too long")
+    try:
+        datetime.datetime.fromisoformat(stamp["time"])
+    except ValueError:
+        raise StampError("time is not an ISO 8601 time") from None
+    files = stamp["files"]
+    if not isinstance(files, dict):
+        raise StampError("files is not a mapping")
+    if len(files) > MAX_STAMPED_FILES:
+        raise StampError(f"files lists more than {MAX_STAMPED_FILES} paths")
+    for path, digest in files.items():
+        if not is_conf_path(path):
+            shown = path if _plain(path) else repr(path)[:100]
+            raise StampError(f"files: {shown} is not a configuration file path")
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise StampError(f"files: {path} has no sha256 digest")
+    return stamp
 
 
 def _read_stamp(fs: HostFiles) -> dict[str, Any] | None:
     try:
-        raw = fs.read_file(STAMP)
+        raw = fs.read_file(STAMP, MAX_STAMP)
     except FileNotFoundError:
         return None
-    try:
-        stamp = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        stamp = None
-    if (not isinstance(stamp, dict) or not isinstance(stamp.get("commit"), str)
-            or not isinstance(stamp.get("files"), dict)):
-        raise RemoteError(f"unreadable {STAMP}")
-    return stamp
+    return parse_stamp(raw)
 
 
 def _cell_files(fs: HostFiles) -> list[str]:
@@ -225,7 +322,7 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
 def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
     try:
         return _read_stamp(fs)
-    except RemoteError:
+    except StampError:
         return None  # a damaged stamp only means "not deployed" for the preview
 
 
@@ -243,8 +340,9 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dic
             return {"hostname": host, "status": "none"}
         files: dict[str, Any] = stamp["files"]
         commit = stamp["commit"].encode()
-        if any(not isinstance(h, str) or fs.sha256(p) != h.removeprefix("sha256:")
-               for p, h in files.items()):
+        # parse_stamp let through only paths deploy writes: ~/etc/paxos_memcache.conf and
+        # ~/etc/cell/<cell>.conf, read as bounded regular files
+        if any(fs.sha256(p) != h.removeprefix("sha256:") for p, h in files.items()):
             state = "modified"
         elif commit not in local.history:
             state = "unknown"

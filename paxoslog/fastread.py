@@ -13,15 +13,27 @@ import struct
 import zlib
 from typing import Any
 
+from paxoslog.errors import LogError
+
 _TYPES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
+_OFS_DELTA, _REF_DELTA = 6, 7
+# Bounds on what one object may cost, whatever its headers claim: a log fetched from a host is
+# hostile until verified, and a 1 MB zlib stream can inflate to 1 GB (issue 7, item 3).
+MAX_OBJECT = 16 << 20
+MAX_DELTA_DEPTH = 512
+_CACHE_ENTRIES = 256  # resolved delta bases
 
 
 class ObjectReader:
+    """`fallback` (a dulwich store, or None) serves objects found neither in a pack nor loose;
+    everything read here is inflated under MAX_OBJECT and checked against its header."""
+
     def __init__(self, objects_dir: str, fallback: Any) -> None:
         self.objects_dir = objects_dir
         self.fallback = fallback  # a dulwich object store
         self.index: dict[bytes, tuple[mmap.mmap, int]] = {}  # binary sha -> (pack, offset)
         self._maps: list[mmap.mmap] = []
+        self._bases: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         pack_dir = os.path.join(objects_dir, "pack")
         for name in sorted(os.listdir(pack_dir)) if os.path.isdir(pack_dir) else ():
             if name.endswith(".idx"):
@@ -33,16 +45,18 @@ class ObjectReader:
                 idx = f.read()
             with open(base + ".pack", "rb") as f:
                 data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError:
+        except (OSError, ValueError):
             return
-        if idx[:8] != b"\xfftOc\x00\x00\x00\x02" or data[:4] != b"PACK":
-            data.close()
-            return  # version 1 indexes and the like: dulwich reads those objects
-        self._maps.append(data)
-        count = int.from_bytes(idx[8 + 255 * 4: 8 + 256 * 4], "big")
+        header_ok = idx[:8] == b"\xfftOc\x00\x00\x00\x02" and data[:4] == b"PACK"
+        count = int.from_bytes(idx[8 + 255 * 4: 8 + 256 * 4], "big") if header_ok else 0
         shas = 8 + 256 * 4
         offsets = shas + count * 24
         large = offsets + count * 4
+        # a count the index cannot hold would make us loop over billions of entries
+        if not header_ok or len(idx) < large + 40:
+            data.close()
+            return  # version 1 indexes and damaged ones: dulwich reads those objects, if any
+        self._maps.append(data)
         names = [idx[p: p + 20] for p in range(shas, shas + count * 20, 20)]
         offs = struct.unpack_from(f">{count}I", idx, offsets)
         if any(off & 0x80000000 for off in offs):
@@ -53,49 +67,180 @@ class ObjectReader:
             ]
         self.index.update(zip(names, ((data, o) for o in offs), strict=True))
 
-    def get(self, sha: bytes) -> tuple[bytes, bytes]:
+    def get(self, sha: bytes, _depth: int = 0) -> tuple[bytes, bytes]:
         """(type, content) of object `sha` (40 hex digits)."""
+        try:
+            return self._get(sha, _depth)
+        except (IndexError, ValueError, zlib.error, struct.error, OverflowError):
+            raise LogError(f"object {sha.decode(errors='replace')[:12]} is corrupt") from None
+
+    def _get(self, sha: bytes, depth: int) -> tuple[bytes, bytes]:
         hit = self.index.get(bytes.fromhex(sha.decode()))
         if hit is not None:
-            got = _inflate_packed(*hit)
-            if got is not None:
-                return got
+            return self._packed(hit[0], hit[1], sha, depth)
         path = os.path.join(self.objects_dir, sha[:2].decode(), sha[2:].decode())
         try:
             with open(path, "rb") as f:
-                raw = zlib.decompress(f.read())
-            header, _, body = raw.partition(b"\0")
-            return header.split(b" ", 1)[0], body
+                # zlib never makes data much bigger: a larger file is not an object we take
+                data = f.read(MAX_OBJECT + (MAX_OBJECT >> 6) + 1024)
         except FileNotFoundError:
+            if self.fallback is None:
+                raise LogError(f"object {sha.decode()[:12]} is missing") from None
             obj = self.fallback[sha]
             return obj.type_name, obj.as_raw_string()
+        return _inflate_loose(data, sha)
+
+    def _packed(self, data: mmap.mmap, off: int, sha: bytes, depth: int) -> tuple[bytes, bytes]:
+        if depth > MAX_DELTA_DEPTH:
+            raise LogError(f"object {sha.decode()[:12]}: delta chain too long")
+        cached = self._bases.get((id(data), off))
+        if cached is not None:
+            return cached
+        byte = data[off]
+        kind = (byte >> 4) & 7
+        size = byte & 15
+        shift, pos = 4, off + 1
+        while byte & 0x80:
+            byte = data[pos]
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            pos += 1
+            if shift > 70:
+                raise ValueError("size header too long")
+        if kind in _TYPES:
+            return _TYPES[kind], _inflate_at(data, pos, size, sha)
+        if kind == _OFS_DELTA:
+            byte = data[pos]
+            back = byte & 0x7F
+            pos += 1
+            while byte & 0x80:
+                byte = data[pos]
+                back = ((back + 1) << 7) | (byte & 0x7F)
+                pos += 1
+                if back > off:
+                    raise ValueError("delta base outside the pack")
+            if not 0 < back < off:
+                raise ValueError("delta base outside the pack")
+            base = self._packed(data, off - back, sha, depth + 1)
+            self._remember((id(data), off - back), base)
+        elif kind == _REF_DELTA:
+            base = self.get(bytes(data[pos: pos + 20]).hex().encode(), depth + 1)
+            pos += 20
+        else:
+            raise ValueError(f"unknown object type {kind}")
+        return base[0], _apply_delta(base[1], _inflate_at(data, pos, size, sha), sha)
+
+    def _remember(self, key: tuple[int, int], value: tuple[bytes, bytes]) -> None:
+        if len(self._bases) >= _CACHE_ENTRIES:
+            self._bases.clear()
+        self._bases[key] = value
 
     def close(self) -> None:
+        self._bases.clear()
         for m in self._maps:
             m.close()
         self._maps.clear()
 
 
-def _inflate_packed(data: mmap.mmap, off: int) -> tuple[bytes, bytes] | None:
-    byte = data[off]
-    kind = (byte >> 4) & 7
-    size = byte & 15
-    shift, pos = 4, off + 1
-    while byte & 0x80:
-        byte = data[pos]
-        size |= (byte & 0x7F) << shift
-        shift += 7
-        pos += 1
-    if kind not in _TYPES:
-        return None  # a delta: let dulwich resolve it
+def _too_large(sha: bytes) -> LogError:
+    return LogError(f"object {sha.decode()[:12]} is larger than {MAX_OBJECT} bytes")
+
+
+def _inflate_loose(data: bytes, sha: bytes) -> tuple[bytes, bytes]:
     d = zlib.decompressobj()
-    window = size + 64
-    out = d.decompress(data[pos: pos + window])
-    while not d.eof and pos + window < len(data):
-        pos += window
-        window *= 2
-        out += d.decompress(data[pos: pos + window])
-    return _TYPES[kind], out
+    head = d.decompress(data, 64)
+    nul = head.find(b"\0")
+    kind, _, digits = head[:nul].partition(b" ")
+    if nul < 0 or not digits.isdigit() or len(digits) > 20 or kind not in _TYPES.values():
+        raise ValueError("bad loose object header")
+    size = int(digits)
+    if size > MAX_OBJECT:
+        raise _too_large(sha)
+    body = [head[nul + 1:]]
+    got = len(body[0])
+    while d.unconsumed_tail and got <= size:
+        body.append(d.decompress(d.unconsumed_tail, size + 1 - got))
+        got += len(body[-1])
+    if got != size or not d.eof:
+        raise ValueError("object size does not match its header")
+    return kind, b"".join(body)
+
+
+def _inflate_at(data: mmap.mmap, pos: int, size: int, sha: bytes) -> bytes:
+    """The zlib stream at `pos`, which must inflate to exactly `size` bytes (<= MAX_OBJECT)."""
+    if size > MAX_OBJECT:
+        raise _too_large(sha)
+    d = zlib.decompressobj()
+    out: list[bytes] = []
+    got, window, end = 0, size + 64, len(data)
+    while not d.eof:
+        if d.unconsumed_tail:
+            chunk = d.unconsumed_tail
+        else:
+            if pos >= end:
+                raise ValueError("truncated object")
+            chunk = data[pos: pos + window]
+            pos += len(chunk)
+            window = min(window * 2, 1 << 22)
+        out.append(d.decompress(chunk, size + 1 - got))
+        got += len(out[-1])
+        if got > size:
+            raise ValueError("object larger than its header")
+    if got != size:
+        raise ValueError("object size does not match its header")
+    return b"".join(out)
+
+
+def _varint(delta: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = delta[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+        if shift > 70:
+            raise ValueError("delta size header too long")
+
+
+def _apply_delta(base: bytes, delta: bytes, sha: bytes) -> bytes:
+    """git's delta format, every copy checked against the base and the declared size."""
+    src, pos = _varint(delta, 0)
+    dst, pos = _varint(delta, pos)
+    if src != len(base):
+        raise ValueError("delta base size mismatch")
+    if dst > MAX_OBJECT:
+        raise _too_large(sha)
+    out = bytearray()
+    end = len(delta)
+    while pos < end:
+        op = delta[pos]
+        pos += 1
+        if op & 0x80:
+            start = size = 0
+            for i in range(4):
+                if op & (1 << i):
+                    start |= delta[pos] << (8 * i)
+                    pos += 1
+            for i in range(3):
+                if op & (0x10 << i):
+                    size |= delta[pos] << (8 * i)
+                    pos += 1
+            size = size or 0x10000
+            if start + size > len(base) or len(out) + size > dst:
+                raise ValueError("delta copy out of range")
+            out += base[start: start + size]
+        elif op:
+            if pos + op > end or len(out) + op > dst:
+                raise ValueError("delta insert out of range")
+            out += delta[pos: pos + op]
+            pos += op
+        else:
+            raise ValueError("delta opcode 0")
+    if len(out) != dst:
+        raise ValueError("delta result size mismatch")
+    return bytes(out)
 
 
 def commit_links(raw: bytes) -> tuple[bytes, bytes | None]:

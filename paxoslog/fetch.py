@@ -7,25 +7,33 @@ render $PAXOS_HOME/etc from the resulting HEAD.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 
 from dulwich.objects import ShaFile
 
 from paxoslog import fsutil
-from paxoslog.errors import RemoteError
+from paxoslog.errors import LogError, RemoteError, UsageError
 from paxoslog.gitlog import EventLog
 from paxoslog.history import verify
 from paxoslog.home import Home, head_state, write_cache, write_etc
+from paxoslog.hostfs import LocalFS
 from paxoslog.locality import is_local
 from paxoslog.model import Topology
-from paxoslog.remoterepo import REPO, objects_of_commit
+from paxoslog.remoterepo import REPO, Unreadable, objects_of_commit, remote_head
 from paxoslog.render import render
-from paxoslog.ssh import HostSpec
+from paxoslog.safepack import sanitize
+from paxoslog.ssh import HostSpec, TooLarge, check_port
 from paxoslog.sshpool import SSHSession
 
-_TARGET = re.compile(r"^(?:(?P<user>[^@:/\s]+)@)?(?P<host>[^@:/\s]+)(?::(?P<port>\d+))?$")
+# What a fetch may cost, whatever the host serves: bytes downloaded (compressed, as stored)
+# and bytes the reachable objects inflate to. Each object is also capped (fastread.MAX_OBJECT).
+MAX_DOWNLOAD = 1 << 30
+MAX_INFLATED = 4 << 30
+_TARGET = re.compile(r"(?:(?P<user>[^@:/\s]+)@)?(?P<host>[^@:/\s]+)(?::(?P<port>[^:]*))?")
 
 
 @dataclass
@@ -45,31 +53,77 @@ def target_spec(topology: Topology, name: str, use_ssh_config: bool) -> HostSpec
             if not flag and is_local(h):
                 return None
             return HostSpec(h.hostname, h.user, h.port, flag)
-    m = _TARGET.match(name)
-    if m is None:
+    m = _TARGET.fullmatch(name)
+    if m is None or not (m["host"] + (m["user"] or "")).isprintable():
         raise RemoteError("illegal host name")
-    port = int(m["port"]) if m["port"] else None
+    port = None
+    if m["port"] is not None:
+        try:
+            port = check_port(m["port"])
+        except ValueError as e:
+            raise UsageError(f"argument hostname: {e}") from None
     return HostSpec(m["host"], m["user"], port, use_ssh_config)
 
 
-def _reachable(log: EventLog, head: bytes) -> list[ShaFile]:
+def _reachable(log: EventLog, history: list[bytes]) -> list[ShaFile]:
     out: dict[bytes, ShaFile] = {}
-    for sha in log.history(head):
+    for sha in history:
         objects_of_commit(log, sha, out)
     return list(out.values())
 
 
-def _adopt(local: EventLog, fetched: EventLog, old: bytes | None, new: bytes) -> None:
-    """Copy the objects, make them durable, then compare-and-swap the ref (§5.1)."""
+def _adopt(local: EventLog, fetched: EventLog, pack: str, old: bytes | None,
+           new: bytes) -> None:
+    """Copy the objects, make them durable, then compare-and-swap the ref (§5.1). Without
+    a common history the sanitized pack is copied as it is: no object is read again."""
     local.create()
-    store = local.repo.object_store
-    missing = [o for o in _reachable(fetched, new) if o.id not in store]
-    if missing:
-        store.add_objects([(o, None) for o in missing])
+    history = fetched.history(new)
+    if old in history:
+        store = local.repo.object_store
+        missing = [o for o in _reachable(fetched, history[history.index(old) + 1:])
+                   if o.id not in store]
+        if missing:
+            store.add_objects([(o, None) for o in missing])
+    else:
+        pack_dir = os.path.join(local.path, "objects", "pack")
+        os.makedirs(pack_dir, exist_ok=True)
+        for ext in (".pack", ".idx"):  # the index last: a pack is found through it
+            target = os.path.join(pack_dir, os.path.basename(pack) + ext)
+            tmp = f"{target}.{os.getpid()}.tmp"
+            shutil.copyfile(pack + ext, tmp)
+            os.chmod(tmp, 0o444)
+            os.rename(tmp, target)
     if fsutil.fsync_enabled():
         fsutil.syncfs(local.path)
     if not local.move_branch(old, new):
         raise RemoteError("the event log is being changed concurrently; try again")
+
+
+def _download(conn, host: str, tmp: str) -> tuple[EventLog, str, bytes]:
+    """§6.8 step 2: the host's log, bounded, its HEAD checked, sanitized (safepack)."""
+    raw = os.path.join(tmp, "raw")
+    if not conn.exists(f"{REPO}/HEAD"):
+        raise RemoteError(f"no event log on {host}")
+    try:
+        conn.download_tree(REPO, os.path.join(raw, REPO), first=("HEAD", "refs", "packed-refs"),
+                           max_total=MAX_DOWNLOAD)
+    except TooLarge:
+        raise RemoteError(f"event log on {host} is larger than {MAX_DOWNLOAD} bytes; "
+                          "refusing to fetch it") from None
+    try:
+        theirs = remote_head(LocalFS(raw, host))
+    except Unreadable as e:
+        raise RemoteError(f"event log on {host} is unreadable: {e}") from None
+    if theirs is None:
+        raise RemoteError(f"no event log on {host}")
+    clean = os.path.join(tmp, "clean")
+    try:
+        pack = sanitize(os.path.join(raw, REPO, "objects"), theirs, clean,
+                        max_total=MAX_INFLATED)
+    except LogError as e:
+        raise RemoteError(f"fetched event log failed verification: {e.message}") from None
+    shutil.rmtree(raw)
+    return EventLog(clean), pack, theirs
 
 
 def _render(home: Home) -> None:
@@ -95,13 +149,7 @@ def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = 
     host = spec.hostname
     conn = session.connect(spec)
     with tempfile.TemporaryDirectory(prefix="paxos-fetch-") as tmp:
-        if not conn.exists(f"{REPO}/HEAD"):
-            raise RemoteError(f"no event log on {host}")
-        conn.download_tree(REPO, tmp, first=("HEAD", "refs", "packed-refs"))
-        fetched = EventLog(tmp)
-        theirs = fetched.head()
-        if theirs is None:
-            raise RemoteError(f"no event log on {host}")
+        fetched, pack, theirs = _download(conn, host, tmp)
         checked = verify(fetched)
         if checked.problems:
             raise RemoteError(f"fetched event log failed verification: {checked.problems[0]}")
@@ -109,16 +157,16 @@ def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = 
         if local_head == theirs:
             result = FetchResult("nothing")
         elif local_head is None:
-            _adopt(log, fetched, None, theirs)
+            _adopt(log, fetched, pack, None, theirs)
             result = FetchResult("adopted")
         elif local_head in fetched.history(theirs):
-            _adopt(log, fetched, local_head, theirs)
+            _adopt(log, fetched, pack, local_head, theirs)
             result = FetchResult("fast-forward")
         elif log.exists() and theirs in log.repo.object_store and theirs in log.history():
             result = FetchResult("local-ahead", f"local event log is ahead of {host}")
         elif force:
             log.repo.refs[BACKUP_REF] = local_head
-            _adopt(log, fetched, local_head, theirs)
+            _adopt(log, fetched, pack, local_head, theirs)
             result = FetchResult("forced", f"local event log replaced by the one of {host}; "
                                  f"the previous head is kept as {BACKUP_REF.decode()}")
         else:

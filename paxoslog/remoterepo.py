@@ -10,6 +10,7 @@ valid repository at its old head.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from typing import Protocol
@@ -24,13 +25,21 @@ REF_PATH = f"{REPO}/{BRANCH.decode()}"
 _CONFIG = b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
 
 
+HEAD_PATH = f"{REPO}/HEAD"
+MAX_REF = 4096
+MAX_PACKED_REFS = 1 << 20
+_HEX40 = re.compile(rb"[0-9a-f]{40}")
+
+
 class HostFiles(Protocol):
-    def read_file(self, path: str) -> bytes: ...
+    host: str
+
+    def read_file(self, path: str, limit: int = ...) -> bytes: ...
     def exists(self, path: str) -> bool: ...
     def mkdir_p(self, path: str, mode: int = 0o755) -> None: ...
     def write_atomic(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
     def listdir(self, path: str) -> list[str]: ...
-    def sha256(self, path: str) -> str | None: ...
+    def sha256(self, path: str, limit: int = ...) -> str | None: ...
     def remove(self, path: str, *, missing_ok: bool = True) -> None: ...
 
 
@@ -38,23 +47,45 @@ class Diverged(Exception):
     """The host's log has a commit the local log does not contain."""
 
 
+class Unreadable(Exception):
+    """The host's log is there but is not one we wrote: HEAD naming another ref, a ref that
+    is no commit id. Never taken for "no log", which deploy would overwrite."""
+
+
+def _printable(raw: bytes) -> str:
+    text = raw[:100].decode("ascii", "replace")
+    return "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
+
+
 def remote_head(fs: HostFiles) -> bytes | None:
-    """The commit refs/heads/main names on the host, or None without a (complete) log."""
+    """The commit refs/heads/main names on the host, or None without a log. Raises
+    Unreadable when HEAD is anything but `ref: refs/heads/main` or the ref is not a commit id.
+    A missing HEAD with a ref is a deploy cut short before its last write (`ship`)."""
     try:
-        sha = fs.read_file(REF_PATH).strip()
+        head = fs.read_file(HEAD_PATH, MAX_REF).strip()
+    except FileNotFoundError:
+        head = None
+    if head is not None and head != b"ref: " + BRANCH:
+        if head.startswith(b"ref: "):
+            raise Unreadable(f"HEAD names {_printable(head[5:])}")
+        raise Unreadable(f"HEAD is not a reference to {BRANCH.decode()}")
+    try:
+        sha = fs.read_file(REF_PATH, MAX_REF).strip()
     except FileNotFoundError:
         sha = b""
     if not sha:
         try:
-            packed = fs.read_file(f"{REPO}/packed-refs")
+            packed = fs.read_file(f"{REPO}/packed-refs", MAX_PACKED_REFS)
         except FileNotFoundError:
             return None
         for line in packed.splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[1] == BRANCH:
                 sha = parts[0]
-    if len(sha) != 40:
-        return None
+        if not sha:
+            return None
+    if not _HEX40.fullmatch(sha):
+        raise Unreadable(f"{BRANCH.decode()} is not a commit id")
     return sha
 
 
@@ -130,7 +161,7 @@ def ship(fs: HostFiles, packed: Pack | None, head: bytes) -> None:
     flush). The index is written after the pack, since git and dulwich look a pack up by its
     index; the ref after both.
     """
-    fresh = not fs.exists(f"{REPO}/HEAD")
+    fresh = not fs.exists(HEAD_PATH)
     for sub in ("objects/pack", "refs/heads"):
         fs.mkdir_p(f"{REPO}/{sub}")
     if packed is not None:
@@ -142,4 +173,4 @@ def ship(fs: HostFiles, packed: Pack | None, head: bytes) -> None:
         # HEAD last: until it exists the folder is not a repository (EventLog.exists), so a
         # half-created log is never taken for an empty one.
         fs.write_atomic(f"{REPO}/config", _CONFIG)
-        fs.write_atomic(f"{REPO}/HEAD", b"ref: " + BRANCH + b"\n")
+        fs.write_atomic(HEAD_PATH, b"ref: " + BRANCH + b"\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import shlex
 import socket
 import sys
@@ -31,7 +32,7 @@ from paxoslog.hostkeys import (
     key_type,
     recordable,
 )
-from paxoslog.sftpfiles import RemoteFiles, remote_path
+from paxoslog.sftpfiles import RemoteFiles, remote_path, watchdog
 from paxoslog.ssherrors import (
     AuthenticationFailed,
     ConnectFailed,
@@ -39,13 +40,15 @@ from paxoslog.ssherrors import (
     HostKeyUnknown,
     SSHError,
     SSHTimeout,
+    TooLarge,
+    UnsafePath,
 )
 
 # Public names, including the errors and helpers defined in the modules this one builds on.
 __all__ = [
     "AuthenticationFailed", "ConnectFailed", "Connection", "Endpoint", "HostKeyChanged",
-    "HostKeyUnknown", "HostSpec", "RunResult", "SSHError", "SSHOptions", "SSHTimeout",
-    "connect", "remote_path", "resolve", "tty_confirm", "tty_password",
+    "HostKeyUnknown", "HostSpec", "TooLarge", "RunResult", "SSHError", "SSHOptions", "SSHTimeout",
+    "UnsafePath", "check_port", "connect", "remote_path", "resolve", "tty_confirm", "tty_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,23 @@ DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
 # ---------------------------------------------------------------- configuration
+
+
+def check_port(value: str | int) -> int:
+    """Rule (P) on a port from a host spec (`host:PORT`, ssh config, a log): 1-65535, ASCII
+    digits. ValueError carries the spec's message. Never reduced modulo 65536 (issue 13)."""
+    text = str(value).strip() if isinstance(value, int) else value
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError("non-numeric value has been specified for the port number")
+    if len(text.lstrip("-").lstrip("0")) > 5:
+        port = -1 if text.startswith("-") else 1 << 20
+    else:
+        port = int(text)
+    if port > 65535:
+        raise ValueError("port number should be 65535 or less")
+    if port < 1:
+        raise ValueError("port number should be 1 or more")
+    return port
 
 
 @dataclass(frozen=True)
@@ -139,10 +159,18 @@ def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
         cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
         address = cfg.get("hostname", spec.hostname)
         if port is None and "port" in cfg:
-            port = int(cfg["port"])
+            try:
+                port = check_port(cfg["port"])
+            except ValueError:
+                raise ConnectFailed(spec.hostname, f"invalid port {cfg['port'][:20]!r} in "
+                                    f"{options.ssh_config}") from None
         if user is None:
             user = cfg.get("user")
         identities = [os.path.expanduser(p) for p in cfg.get("identityfile", [])]
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        # a port from a hostile log: refused for this host, never wrapped modulo 65536
+        raise ConnectFailed(spec.hostname, f"invalid port {str(port)[:20]}")
     return Endpoint(host=spec.hostname, address=address, port=port or 22,
                     user=user or getpass.getuser(),
                     identity_files=tuple(identities) + tuple(options.identity_files))
@@ -282,6 +310,8 @@ def connect(spec: HostSpec, options: SSHOptions | None = None,
         raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
     except OSError as e:
         raise ConnectFailed(ep.host, f"cannot connect: {e.strerror or e}") from None
+    except (UnicodeError, ValueError):  # IDNA errors (`a..b`), a NUL in the name
+        raise ConnectFailed(ep.host, "cannot connect: illegal host name") from None
     transport = paramiko.Transport(sock)
     ok = False
     try:
@@ -367,7 +397,15 @@ class Connection(RemoteFiles):
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise ConnectFailed(self.host, f"connection lost: {e}") from None
         try:
-            chan.exec_command("bash -lc " + shlex.quote(line))
+            # paramiko waits for the reply to exec without a timeout: a host that never
+            # answers would hang the command, so a watchdog closes the channel at the deadline
+            with watchdog(chan, timeout) as fired:
+                try:
+                    chan.exec_command("bash -lc " + shlex.quote(line))
+                except (paramiko.SSHException, EOFError, OSError):
+                    if fired.is_set():
+                        raise expired from None
+                    raise
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()

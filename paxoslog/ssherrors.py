@@ -36,3 +36,12 @@ class SSHTimeout(SSHError):
 
 class ConnectFailed(SSHError):
     """Refused, unreachable, protocol failure or a connection lost midway."""
+
+
+class UnsafePath(SSHError):
+    """A path the host must not be asked about: outside its root, through a symlink, or not a
+    regular file where one is read (issue 7: never follow a symlink under ~/etc or ~/var)."""
+
+
+class TooLarge(UnsafePath):
+    """More data than a bound allows (a file, a download, an object once inflated)."""
