@@ -130,10 +130,14 @@ def _their_head(fs: HostFiles, host: str, local: LocalState) -> bytes | None:
         theirs = remote_head(fs)
         check_ancestry(local.history, theirs)
     except Diverged:
-        raise RemoteError(f"event log on {host} has diverged from the local one") from None
+        raise DivergedLog(f"event log on {host} has diverged from the local one") from None
     except Unreadable as e:
         raise RemoteError(f"event log on {host} is unreadable: {e}") from None
     return theirs
+
+
+class DivergedLog(RemoteError):
+    """The host's event log is not HEAD nor an ancestor of it (§6.7 step 2)."""
 
 
 class StampError(RemoteError):
@@ -334,10 +338,17 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dic
     local = LocalState.load(home)
 
     def one(fs: HostFiles, host: str) -> dict[str, Any]:
-        _their_head(fs, host, local)
+        # A diverged log is not "unreachable or unreadable": the stamp still says what the
+        # host runs, so status follows it and the divergence goes into `reason`.
+        diverged = None
+        try:
+            _their_head(fs, host, local)
+        except DivergedLog as e:
+            diverged = str(e)
         stamp = _read_stamp(fs)
         if stamp is None:
-            return {"hostname": host, "status": "none"}
+            return {"hostname": host, "status": "none",
+                    **({"reason": diverged} if diverged else {})}
         files: dict[str, Any] = stamp["files"]
         commit = stamp["commit"].encode()
         # parse_stamp let through only paths deploy writes: ~/etc/paxos_memcache.conf and
@@ -358,6 +369,8 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dic
         stale = [p for p in _cell_files(fs) if p not in files]
         if stale:
             doc["stale"] = stale
+        if diverged:
+            doc["reason"] = diverged
         return doc
 
     docs, errors = _each(home, targets, session, one)

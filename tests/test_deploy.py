@@ -113,7 +113,13 @@ def test_a_diverged_host_log_is_refused_and_left_alone(env, tmp_path):
     assert out.errors == {a.addr: message}
     assert out.error_message() == f"{a.addr}: {message}"
     assert {p: p.read_bytes() for p in a.home.rglob("*") if p.is_file()} == before
-    assert env.status(a.addr) == [{"hostname": a.addr, "status": "error", "reason": message}]
+    # reachable, with a stamp of a commit the local log lacks: `unknown` (§4.7), not `error`
+    (doc,) = env.status(a.addr)
+    stamp = yaml.safe_load((a.home / "etc/DEPLOYED").read_text())
+    assert (doc["status"], doc["commit"], doc["reason"]) == ("unknown", stamp["commit"], message)
+    assert stamp["commit"] != git_head(env.px.home)
+    (a.home / "etc/DEPLOYED").unlink()  # no stamp: `none`, the divergence still said
+    assert env.status(a.addr) == [{"hostname": a.addr, "status": "none", "reason": message}]
 
 
 def test_a_dead_host_fails_alone_and_converges_after_it_comes_back(env, cluster):
