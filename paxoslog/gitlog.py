@@ -121,7 +121,8 @@ class EventLog:
     def rev(self, sha: bytes) -> int:
         """The revision number of commit `sha` (its position in the history)."""
         for key, value in self.commit(sha)._extra:
-            if key == REV_HEADER and value.isdigit():
+            # At most 18 digits: the number fits in 63 bits, whatever a crafted header says.
+            if key == REV_HEADER and value.isdigit() and len(value) <= 18:
                 return int(value)
         return len(self.chain(sha))
 

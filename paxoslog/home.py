@@ -9,6 +9,7 @@ import msgpack
 
 from . import fsutil
 from .model import EMPTY, Topology, from_plain, to_plain
+from .schema import ID_MAX, integer
 
 CACHE_VERSION = 1
 
@@ -79,7 +80,8 @@ def _read_cache(home: Home, sha: bytes) -> tuple[int, Topology] | None:
         with open(home.cache, "rb") as f:
             raw = msgpack.unpackb(f.read(), raw=False)
         if raw.get("v") == CACHE_VERSION and raw.get("commit") == sha.decode():
-            return raw["rev"], from_plain(raw["topology"])
+            # Validated like the snapshot it copies: a bad cache is rebuilt from the log.
+            return integer(raw["rev"], 1, ID_MAX, "rev"), from_plain(raw["topology"])
     except Exception:  # a damaged cache is only a cache: rebuild it from the log
         return None
     return None
