@@ -8,6 +8,7 @@ schema checks such a log verified cleanly.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ import msgpack
 from dulwich.objects import Blob, Commit, Tree
 
 from paxoslog.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog
-from paxoslog.model import Topology
+from paxoslog.model import Cell, Server, Topology
 from paxoslog.render import CELL_DIR, CONF_PATH, render
 
 AUTHOR = b"Mallory <mallory@example.invalid>"
@@ -67,3 +68,14 @@ def craft(log: EventLog, event: bytes, topology: Topology | None = None,
         log.repo.object_store.add_object(obj)
     assert log.repo.refs.set_if_equals(BRANCH, head, commit.id)
     return commit.id.decode()
+
+
+def traversal(log: EventLog, name: str = "../../../x") -> str:
+    """A well-formed commit registering the cell `name`: rendered, its cell file is
+    `etc/cell/<name>.conf`, which `../../../x` puts beside $PAXOS_HOME (or ~ on a host)."""
+    top = log.topology(log.head())
+    evil = Cell(name, tuple(Server(i, f"10.9.9.{i}", 1, f"10.9.9.{i}", 2) for i in range(3)))
+    after = dataclasses.replace(top, cells=top.cells + (evil,))
+    data = {"name": name, "servers": [dataclasses.asdict(s) for s in evil.servers], "hosts": []}
+    return craft(log, event_blob("css_registered", data), after,
+                 message=f"register css -n {name} ...")

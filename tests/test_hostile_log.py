@@ -16,7 +16,7 @@ from paxoslog.gitlog import EventLog
 from paxoslog.model import EMPTY, Cell, Host, Memcache, Server, Topology, to_plain
 from paxoslog.render import parse_conf, render_conf
 from tests.conftest import Paxos
-from tests.crafted import craft, event_blob
+from tests.crafted import craft, event_blob, traversal
 
 SERVERS = [{"no": i, "uaddr": f"10.0.0.{i}", "uport": 1, "taddr": f"10.0.0.{i}", "tport": 2}
            for i in range(3)]
@@ -164,21 +164,8 @@ def _outside(home: Path) -> list[Path]:
     return sorted(p for p in home.parent.rglob("*.conf") if home not in p.parents)
 
 
-def _traversal(seeded: Paxos) -> tuple[str, Topology]:
-    """A well-formed commit registering the cell `../../../x`: as rendered, its cell file
-    would be $PAXOS_HOME/../x.conf."""
-    log = _log(seeded.home)
-    top = log.topology(log.head())
-    evil = Cell("../../../x", tuple(Server(i, f"10.9.9.{i}", 1, f"10.9.9.{i}", 2)
-                                    for i in range(3)))
-    after = dataclasses.replace(top, cells=top.cells + (evil,))
-    data = {"name": evil.name, "servers": [dataclasses.asdict(s) for s in evil.servers],
-            "hosts": []}
-    return craft(log, event_blob("css_registered", data), after), after
-
-
 def test_crafted_cell_name_is_refused_by_verify_and_every_command(seeded: Paxos) -> None:
-    bad, _ = _traversal(seeded)
+    bad = traversal(_log(seeded.home))
     proc = seeded("verify")
     assert proc.returncode == 1
     assert (f"rev 6 (commit {bad[:12]}): css_registered: illegal css name '../../../x'"
