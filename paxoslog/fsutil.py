@@ -7,7 +7,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import stat
 import tempfile
 import time
@@ -151,7 +150,7 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, *, durable: bool | None
     there is replaced, never followed)."""
     _check_name(name, "a confined directory")
     durable = fsync_enabled() if durable is None else durable
-    tmp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
                  dir_fd=dir_fd)
     try:

@@ -324,9 +324,14 @@ def _write_loose(objects_dir: str, obj) -> None:
 
 
 def iso_time(commit: Commit) -> str:
-    """Commit time as ISO 8601 with the commit's own UTC offset."""
+    """Commit time as ISO 8601 with the commit's own UTC offset; `@<seconds>` when a crafted
+    commit holds a time no calendar can show (the audit trail must still list it)."""
     offset = commit.commit_timezone
-    t = time.gmtime(commit.commit_time + offset)
+    try:
+        t = time.gmtime(commit.commit_time + offset)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t)
+    except (OverflowError, ValueError, OSError):
+        return f"@{commit.commit_time}"
     sign = "+" if offset >= 0 else "-"
     hours, minutes = divmod(abs(offset) // 60, 60)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f"{sign}{hours:02d}:{minutes:02d}"
+    return stamp + f"{sign}{hours:02d}:{minutes:02d}"

@@ -247,3 +247,18 @@ def test_out_of_range_port_in_an_event_is_named_by_verify(seeded: Paxos) -> None
     assert proc.returncode == 1
     assert proc.stderr == (f"commit {bad[:12]}: etc/paxos_memcache.conf: "
                            "ssh port -1 out of range 1..65535\n")
+
+
+def test_a_commit_time_beyond_the_calendar_still_lists(seeded: Paxos) -> None:
+    log = _log(seeded.home)
+    head = log.head()
+    commit = log.commit(head)
+    crafted = commit.copy()
+    crafted.parents = [head]
+    crafted.commit_time = crafted.author_time = 2**62
+    crafted._extra = [(b"paxos-rev", b"999999999999999999999999")]  # and a rev beyond 63 bits
+    log.repo.object_store.add_object(crafted)
+    assert log.repo.refs.set_if_equals(b"refs/heads/main", head, crafted.id)
+    proc = seeded("log", "-n", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert f"time: \"@{2**62}\"" in proc.stdout and "rev: 6" in proc.stdout
