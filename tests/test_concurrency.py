@@ -67,7 +67,11 @@ def test_kill_9_at_random_moments_loses_nothing_acknowledged(paxos_home: Path) -
     # and the tool keeps working on the same home afterwards
     px = Paxos(paxos_home)
     px.ok("register", "host", "after-the-storm")
-    assert px.ok("verify").endswith("status: ok\n")
+    assert px.ok("verify").endswith("status: ok\n")  # and no warning: leftovers were swept
+    fsck = _fsck(paxos_home)
+    assert (fsck.returncode, fsck.stderr) == (0, "")
+    assert etc_snapshot(paxos_home) == head_files(paxos_home)
+    assert _temp_files(paxos_home) == []
 
 
 # kill -9 at a chosen moment (issue 7, item 10) ---------------------------------------------------
