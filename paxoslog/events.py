@@ -1,29 +1,21 @@
 """Events: the versioned msgpack schema and the pure projection `apply(topology, event)`.
 
-Replaying never validates and never resolves names: `decide` did that before the event existed.
+Replaying never re-runs `decide`'s rules and never resolves names. It does check every field's
+type and range (`schema`): a log may come from a hostile host or an older build, and a name in
+an event becomes a file name when rendered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
+from . import schema
 from .errors import LogError
-from .model import (
-    EMPTY,
-    Cell,
-    Host,
-    Memcache,
-    Pair,
-    Server,
-    Topology,
-    from_plain,
-    host_from,
-    to_plain,
-)
+from .model import EMPTY, Cell, Host, Memcache, Pair, Server, Topology, host_from, to_plain
 
 SCHEMA_VERSION = 1
 
@@ -32,6 +24,8 @@ SCHEMA_VERSION = 1
 class Event:
     type: str
     data: dict[str, Any]
+    # Set by `decode`, which validated `data`; events made by `decide` are checked by `apply`.
+    checked: bool = field(default=False, compare=False, repr=False)
 
 
 def encode(event: Event) -> bytes:
@@ -49,15 +43,22 @@ def decode(blob: bytes) -> Event:
         raise LogError("not an event")
     if raw["v"] != SCHEMA_VERSION:
         raise LogError(f"unknown event version {raw['v']!r}")
-    if raw.get("type") not in _APPLY or not isinstance(raw.get("data"), dict):
-        raise LogError(f"unknown event type {raw.get('type')!r}")
-    return Event(raw["type"], raw["data"])
+    kind = raw.get("type")
+    if type(kind) is not str or kind not in _APPLY or not isinstance(raw.get("data"), dict):
+        raise LogError(f"unknown event type {schema._show(kind)}")
+    schema.check_event(kind, raw["data"])
+    return Event(kind, raw["data"], checked=True)
 
 
 def apply(topology: Topology, event: Event) -> Topology:
-    """The projection: the topology after `event`. Pure."""
+    """The projection: the topology after `event`. Pure. Raises `LogError` naming the event
+    type and the field when the event is not one `decide` could have made."""
+    if not event.checked:
+        schema.check_event(event.type, event.data)
     try:
         return _APPLY[event.type](topology, event.data)
+    except LogError as exc:
+        raise LogError(f"{event.type}: {exc.message}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise LogError(f"malformed {event.type} event ({exc.__class__.__name__}: {exc})") from None
 
@@ -69,8 +70,24 @@ def fold(events: Iterable[Event], start: Topology = EMPTY) -> Topology:
     return topology
 
 
+def _new(t: Topology, hosts=(), cell: Cell | None = None, mc: Memcache | None = None) -> None:
+    # A key registered twice would render two blocks for one name (and one file for two
+    # cells): the projection keeps every key unique, whatever the log says.
+    for h in hosts:
+        if t.host(h.hostname) is not None:
+            raise LogError(f"host {schema._show(h.hostname)} is already registered")
+    if len({h.hostname for h in hosts}) < len(hosts):
+        raise LogError("a host is registered twice")
+    if cell is not None and t.cell(cell.name) is not None:
+        raise LogError(f"css {cell.name!r} is already registered")
+    if mc is not None and t.memcache(mc.id) is not None:
+        raise LogError(f"memcache {mc.id} is already registered")
+
+
 def _host_registered(t: Topology, d: dict) -> Topology:
-    return t.with_(hosts=t.hosts + (host_from(d),))
+    host = host_from(d)
+    _new(t, (host,))
+    return t.with_(hosts=t.hosts + (host,))
 
 
 def _host_unregistered(t: Topology, d: dict) -> Topology:
@@ -80,7 +97,7 @@ def _host_unregistered(t: Topology, d: dict) -> Topology:
 def _host_modified(t: Topology, d: dict) -> Topology:
     changes = {k: v for k, v in d.items() if k != "hostname"}
     if "groups" in changes:
-        changes["groups"] = tuple(changes["groups"])
+        changes["groups"] = schema.groups(changes["groups"])
     return t.with_(hosts=tuple(_replace(h, changes) if h.hostname == d["hostname"] else h
                                for h in t.hosts))
 
@@ -88,6 +105,7 @@ def _host_modified(t: Topology, d: dict) -> Topology:
 def _css_registered(t: Topology, d: dict) -> Topology:
     cell = Cell(d["name"], tuple(Server(**s) for s in d["servers"]))
     new_hosts = tuple(host_from(h) for h in d.get("hosts", ()))
+    _new(t, new_hosts, cell=cell)
     return t.with_(cells=t.cells + (cell,), hosts=t.hosts + new_hosts)
 
 
@@ -107,6 +125,7 @@ def _css_member_replaced(t: Topology, d: dict) -> Topology:
 
 def _memcache_registered(t: Topology, d: dict) -> Topology:
     mc = Memcache(**{k: v for k, v in d.items() if k != "pairs"})
+    _new(t, mc=mc)
     return t.with_(memcaches=t.memcaches + (mc,),
                    next_memcache_id=max(t.next_memcache_id, mc.id + 1))
 
@@ -133,7 +152,7 @@ def _pair_unregistered(t: Topology, d: dict) -> Topology:
 
 
 def _topology_restored(t: Topology, d: dict) -> Topology:
-    restored = from_plain(d["topology"])
+    restored = schema.topology(d["topology"])
     # The id counter never goes back, so an id is never reused by a different instance.
     return restored.with_(next_memcache_id=max(t.next_memcache_id, restored.next_memcache_id))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,6 +27,8 @@ from .render import CONF_PATH, parse_conf
 BRANCH = b"refs/heads/main"
 REV_HEADER = b"paxos-rev"
 EVENT_PATH = "event.msgpack"
+TMP_DIR = "paxos-tmp"  # under objects/: git and dulwich only look into two-hex-digit folders
+_TMP_OBJECT = re.compile(r"[0-9a-f]{38}\.([0-9]{1,10})\.tmp\Z")
 
 
 class EventLog:
@@ -121,7 +124,8 @@ class EventLog:
     def rev(self, sha: bytes) -> int:
         """The revision number of commit `sha` (its position in the history)."""
         for key, value in self.commit(sha)._extra:
-            if key == REV_HEADER and value.isdigit():
+            # At most 18 digits: the number fits in 63 bits, whatever a crafted header says.
+            if key == REV_HEADER and value.isdigit() and len(value) <= 18:
                 return int(value)
         return len(self.chain(sha))
 
@@ -211,17 +215,56 @@ class EventLog:
     def move_branch(self, parent: bytes | None, new: bytes, *, lock_held: bool = False) -> bool:
         """Compare-and-swap of refs/heads/main from `parent` to `new`."""
         with contextlib.nullcontext() if lock_held else self.writer_lock():
-            # Under our flock any dulwich ref lock left behind is a kill -9 leftover.
+            # Under our flock any dulwich ref lock left behind is a kill -9 leftover, and so
+            # is a temp object whose writer is dead.
             stale = os.path.join(self.path, "refs", "heads", "main.lock")
             if os.path.exists(stale):
                 os.unlink(stale)
+            self.sweep_temp_objects()
             if parent is None:
                 ok = self.repo.refs.add_if_new(BRANCH, new)
             else:
                 ok = self.repo.refs.set_if_equals(BRANCH, parent, new)
             if ok and fsutil.fsync_enabled():
                 fsutil.fsync_dir(os.path.join(self.path, "refs", "heads"))
+            if ok:
+                fsutil.crash_point("ref-moved")
         return ok
+
+
+    # kill -9 leftovers -----------------------------------------------------------------------
+    def stale_temp_objects(self, *, everywhere: bool = False) -> list[str]:
+        """Paths (relative to the repository) of temp objects whose writer died. `everywhere`
+        also scans the fan-out folders, where older builds wrote them (slow on a big loose
+        store: for verify and replay, not for every append)."""
+        objects = os.path.join(self.path, "objects")
+        folders = [TMP_DIR]
+        if everywhere:
+            with contextlib.suppress(FileNotFoundError):
+                folders += sorted(d for d in os.listdir(objects) if len(d) == 2)
+        out = []
+        for folder in folders:
+            try:
+                entries = list(os.scandir(os.path.join(objects, folder)))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                m = _TMP_OBJECT.match(entry.name)
+                if m is None:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                    if fsutil.stale_temp(entry.name, mtime, pid=int(m.group(1))):
+                        out.append(f"objects/{folder}/{entry.name}")
+        return sorted(out)
+
+    def sweep_temp_objects(self, *, everywhere: bool = False) -> list[str]:
+        """Remove stale temp objects (hold the writer lock); returns what it removed."""
+        removed = self.stale_temp_objects(everywhere=everywhere)
+        for rel in removed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, rel))
+        return removed
 
 
 def nest(files: dict[str, bytes]) -> dict:
@@ -255,28 +298,40 @@ def _tree_of(node: dict, objects: list) -> Tree:
 
 def _write_loose(objects_dir: str, obj) -> None:
     # A unique temp name (not dulwich's fixed `.lock`) so an object left half-written by a
-    # killed writer can never block the next writer of the same object.
+    # killed writer can never block the next writer of the same object; in a folder of its
+    # own, which git fsck ignores and the next writer sweeps cheaply (pid in the name).
     hexsha = obj.id.decode()
     directory = os.path.join(objects_dir, hexsha[:2])
     path = os.path.join(directory, hexsha[2:])
     if os.path.exists(path):
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = os.path.join(objects_dir, TMP_DIR, f"{hexsha[2:]}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         fd = os.open(tmp, flags, 0o444)
-    except FileNotFoundError:  # first object of this fan-out directory
-        os.makedirs(directory, exist_ok=True)
+    except FileNotFoundError:  # the first object ever
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
         fd = os.open(tmp, flags, 0o444)
     with os.fdopen(fd, "wb") as f:
         f.write(obj.as_legacy_object())
-    os.rename(tmp, path)
+    fsutil.crash_point("object-written")
+    try:
+        os.rename(tmp, path)
+    except FileNotFoundError:  # first object of this fan-out directory
+        os.makedirs(directory, exist_ok=True)
+        os.rename(tmp, path)
+
 
 
 def iso_time(commit: Commit) -> str:
-    """Commit time as ISO 8601 with the commit's own UTC offset."""
+    """Commit time as ISO 8601 with the commit's own UTC offset; `@<seconds>` when a crafted
+    commit holds a time no calendar can show (the audit trail must still list it)."""
     offset = commit.commit_timezone
-    t = time.gmtime(commit.commit_time + offset)
+    try:
+        t = time.gmtime(commit.commit_time + offset)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t)
+    except (OverflowError, ValueError, OSError):
+        return f"@{commit.commit_time}"
     sign = "+" if offset >= 0 else "-"
     hours, minutes = divmod(abs(offset) // 60, 60)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f"{sign}{hours:02d}:{minutes:02d}"
+    return stamp + f"{sign}{hours:02d}:{minutes:02d}"

@@ -104,12 +104,17 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     topology: Topology = EMPTY
     files: dict[str, bytes] = field(default_factory=dict)
+    # Local leftovers of a killed writer (temp files, etc/ behind HEAD): the log itself is
+    # sound and the next writer repairs them, so they do not make the status a mismatch.
+    warnings: list[str] = field(default_factory=list)
 
     def doc(self) -> dict:
         doc = {"head": self.head, "commit": self.commit,
                "status": "mismatch" if self.problems else "ok"}
         if self.problems:
             doc["problems"] = self.problems
+        if self.warnings:
+            doc["warnings"] = self.warnings
         return doc
 
 

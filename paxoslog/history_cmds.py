@@ -16,7 +16,12 @@ def _docs(session: Session, docs: list[dict]) -> None:
 
 
 def log(session: Session, ns: Any, message: str) -> int:
-    _, head_rev, _ = session.head()
+    # The audit trail needs no topology: a commit whose snapshot is unreadable (a value out of
+    # range, say) must still be listed, so the operator can see what happened.
+    from .home import read_head_ref
+
+    head = read_head_ref(session.home)
+    head_rev = session.log.rev(head) if head is not None else 0
     if head_rev and session.log.exists():
         _docs(session, history.log_docs(session.log, head_rev, ns.max_count, ns.reverse))
     elif session.as_json:
@@ -65,8 +70,29 @@ def revert(session: Session, ns: Any, message: str) -> int:
 
 def verify(session: Session, ns: Any, message: str) -> int:
     result = history.verify(session.log)
+    if not result.problems:
+        result.warnings = local_leftovers(session, result)
+    for warning in result.warnings:
+        session.warn(warning)
     _docs(session, [result.doc()])
     return 1 if result.problems else 0
+
+
+def local_leftovers(session: Session, result: history.Verification) -> list[str]:
+    """What a writer killed with -9 can leave behind: temp files, and etc/ behind HEAD."""
+    from .home import etc_differences, read_head_ref, stale_files
+
+    out = []
+    if session.log.exists():
+        repo = "var/paxoslog.git/"
+        out += [f"stale temporary file {repo}{p}"
+                for p in session.log.stale_temp_objects(everywhere=True)]
+    out += [f"stale temporary file {p}" for p in stale_files(session.home)]
+    head = read_head_ref(session.home)
+    if head is not None and head.decode() == result.commit:  # else appended meanwhile
+        out += [f"etc/ differs from HEAD: {d}"
+                for d in etc_differences(session.home, render(result.topology))]
+    return out
 
 
 def replay(session: Session, ns: Any, message: str) -> int:
@@ -78,6 +104,13 @@ def replay(session: Session, ns: Any, message: str) -> int:
     from .fsutil import locked
     from .home import read_head_ref, write_etc
 
+    if session.log.exists():
+        # A temp object is stale only when its writer's pid is dead; the lock keeps sweepers
+        # and ref moves apart, as in `EventLog.move_branch`.
+        with session.log.writer_lock():
+            removed = session.log.sweep_temp_objects(everywhere=True)
+        if removed:
+            doc["removed"] = [f"var/paxoslog.git/{p}" for p in removed]
     with locked(session.home.lock):
         head = read_head_ref(session.home)
         files = render(result.topology)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import stat
 from dataclasses import dataclass
 
 import msgpack
 
 from . import fsutil
 from .model import EMPTY, Topology, from_plain, to_plain
+from .schema import ID_MAX, integer
 
 CACHE_VERSION = 1
 
@@ -79,7 +83,8 @@ def _read_cache(home: Home, sha: bytes) -> tuple[int, Topology] | None:
         with open(home.cache, "rb") as f:
             raw = msgpack.unpackb(f.read(), raw=False)
         if raw.get("v") == CACHE_VERSION and raw.get("commit") == sha.decode():
-            return raw["rev"], from_plain(raw["topology"])
+            # Validated like the snapshot it copies: a bad cache is rebuilt from the log.
+            return integer(raw["rev"], 1, ID_MAX, "rev"), from_plain(raw["topology"])
     except Exception:  # a damaged cache is only a cache: rebuild it from the log
         return None
     return None
@@ -92,27 +97,144 @@ def write_cache(home: Home, sha: bytes, rev: int, topology: Topology) -> None:
     fsutil.atomic_write(home.cache, data, durable=False)
 
 
+CONF_REL = "etc/paxos_memcache.conf"  # render.CONF_PATH, without importing render here
+_CELL_FILE = re.compile(r"etc/cell/([A-Za-z0-9_]+\.conf)\Z", re.ASCII)  # rule (C) names
+
+
 def write_etc(home: Home, files: dict[str, bytes]) -> list[str]:
     """Make $PAXOS_HOME/etc equal `files`: changed files rewritten atomically, stale cell
-    files removed. Returns the paths it changed."""
-    changed = []
+    files removed, temp files of killed writers swept. Returns the paths it changed.
+
+    Confined to $PAXOS_HOME/etc: every name is checked and every directory opened without
+    following symbolic links before anything is written, so a refused write changes nothing.
+    Callers hold the lock on `home.lock`."""
+    conf, cells = None, {}
     for rel, data in files.items():
         if not rel.startswith("etc/"):
             continue
-        path = home.path(rel)
+        m = _CELL_FILE.match(rel)
+        if m is not None:
+            cells[m.group(1)] = data
+        elif rel == CONF_REL:
+            conf = data
+        else:
+            raise fsutil.UnsafePath(f"refusing to write {rel!r}: not a file of $PAXOS_HOME/etc")
+    etc = fsutil.open_dir(home.root, ("etc",), create=True)
+    try:
+        cell = _open_cell(home, etc, create=bool(cells))
         try:
-            with open(path, "rb") as f:
-                if f.read() == data:
-                    continue
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        fsutil.atomic_write(path, data)
-        changed.append(rel)
-    cell_dir = home.path("etc/cell")
-    if os.path.isdir(cell_dir):
-        for name in sorted(os.listdir(cell_dir)):
-            rel = f"etc/cell/{name}"
-            if name.endswith(".conf") and rel not in files:
-                os.unlink(os.path.join(cell_dir, name))
-                changed.append(rel)
+            changed = []
+            if conf is not None and _put(etc, "paxos_memcache.conf", conf):
+                changed.append(CONF_REL)
+            for name, data in cells.items():
+                if _put(cell, name, data):
+                    changed.append(f"etc/cell/{name}")
+            if cell is not None:
+                changed += _remove_stale_cells(cell, cells)
+                _sweep(cell)
+            _sweep(etc)
+        finally:
+            if cell is not None:
+                os.close(cell)
+    finally:
+        os.close(etc)
+    sweep_var(home)
     return changed
+
+
+def _open_cell(home: Home, etc: int, create: bool) -> int | None:
+    try:
+        return fsutil.open_dir(etc, ("cell",), create=create, where=home.path("etc"))
+    except FileNotFoundError:
+        return None
+
+
+def _put(dir_fd: int | None, name: str, data: bytes) -> bool:
+    if fsutil.read_at(dir_fd, name) == data:
+        return False
+    fsutil.atomic_write_at(dir_fd, name, data)
+    return True
+
+
+def _remove_stale_cells(cell: int, keep: dict[str, bytes]) -> list[str]:
+    changed = []
+    for name in sorted(os.listdir(cell)):
+        if name.endswith(".conf") and name not in keep:
+            try:
+                if stat.S_ISDIR(os.stat(name, dir_fd=cell, follow_symlinks=False).st_mode):
+                    continue  # not ours to remove; a link is removed, never followed
+                os.unlink(name, dir_fd=cell)
+            except FileNotFoundError:
+                continue
+            changed.append(f"etc/cell/{name}")
+    return changed
+
+
+def _sweep(dir_fd: int) -> None:
+    for name in fsutil.stale_temps_at(dir_fd):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=dir_fd)
+
+
+def sweep_var(home: Home) -> None:
+    """Remove the temp files a killed writer of the snapshot cache left in var/."""
+    try:
+        var = fsutil.open_dir(home.root, ("var",), create=False)
+    except (FileNotFoundError, fsutil.UnsafePath):
+        return
+    try:
+        _sweep(var)
+    finally:
+        os.close(var)
+
+
+def stale_files(home: Home) -> list[str]:
+    """Paths (relative to $PAXOS_HOME) of the temp files killed writers left in etc/ and var/."""
+    out = []
+    for parts in (("etc",), ("etc", "cell"), ("var",)):
+        try:
+            fd = fsutil.open_dir(home.root, parts, create=False)
+        except (FileNotFoundError, NotADirectoryError, fsutil.UnsafePath):
+            continue
+        try:
+            out += ["/".join((*parts, name)) for name in fsutil.stale_temps_at(fd)]
+        finally:
+            os.close(fd)
+    return out
+
+
+def etc_differences(home: Home, files: dict[str, bytes]) -> list[str]:
+    """How $PAXOS_HOME/etc differs from `files` (HEAD's rendering): one line per path."""
+    want = {rel: data for rel, data in files.items() if rel.startswith("etc/")}
+    have: dict[str, bytes | None] = {}
+    try:
+        etc = fsutil.open_dir(home.root, ("etc",), create=False)
+    except FileNotFoundError:
+        etc = None
+    except fsutil.UnsafePath as exc:
+        return [exc.message]
+    if etc is not None:
+        try:
+            have[CONF_REL] = fsutil.read_at(etc, "paxos_memcache.conf")
+            try:
+                cell = fsutil.open_dir(etc, ("cell",), create=False, where=home.path("etc"))
+            except FileNotFoundError:
+                cell = None
+            except fsutil.UnsafePath as exc:
+                return [exc.message]
+            if cell is not None:
+                try:
+                    for name in os.listdir(cell):
+                        if name.endswith(".conf"):
+                            have[f"etc/cell/{name}"] = fsutil.read_at(cell, name)
+                finally:
+                    os.close(cell)
+        finally:
+            os.close(etc)
+    out = []
+    for rel in sorted(set(want) | {k for k, v in have.items() if v is not None}):
+        got = have.get(rel)
+        if got != want.get(rel):
+            state = "missing" if got is None else "unexpected" if rel not in want else "differs"
+            out.append(f"{rel} {state}")
+    return out

@@ -126,21 +126,12 @@ def to_plain(topology: Topology) -> dict[str, Any]:
     }
 
 
-def from_plain(data: dict[str, Any]) -> Topology:
-    return Topology(
-        hosts=tuple(host_from(h) for h in data["hosts"]),
-        cells=tuple(
-            Cell(c["name"], tuple(Server(**s) for s in c["servers"])) for c in data["cells"]
-        ),
-        memcaches=tuple(
-            Memcache(
-                **{k: v for k, v in m.items() if k != "pairs"},
-                pairs=tuple(Pair(**p) for p in m["pairs"]),
-            )
-            for m in data["memcaches"]
-        ),
-        next_memcache_id=data["next_memcache_id"],
-    )
+def from_plain(data: Any) -> Topology:
+    """Inverse of `to_plain`, validating every field (`schema.topology`): the plain form is read
+    back from files (the snapshot in a commit, the cache), which are hostile until checked."""
+    from .schema import topology  # schema builds on this module's classes
+
+    return topology(data)
 
 
 def host_from(data: dict[str, Any]) -> Host:

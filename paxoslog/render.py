@@ -151,7 +151,8 @@ _SECTIONS = {key: _section_of(key, fn) for key, fn in (
 
 
 def parse_conf(text: bytes) -> Topology:
-    """Inverse of `render_conf`; raises `LogError` on anything it did not write."""
+    """Inverse of `render_conf`; raises `LogError` on anything it did not write, including any
+    field out of its type or range (`model.from_plain` validates)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -179,5 +180,7 @@ def parse_conf(text: bytes) -> Topology:
             ],
             "next_memcache_id": doc["next_memcache_id"],
         })
-    except (KeyError, TypeError) as exc:
+    except LogError as exc:  # a field out of its type or range (schema)
+        raise LogError(f"{CONF_PATH}: {exc.message}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise LogError(f"malformed {CONF_PATH} ({exc.__class__.__name__}: {exc})") from None

@@ -11,19 +11,26 @@ from paxoslog.render import parse_conf, render, render_conf
 from paxoslog.yamlfmt import plain
 
 text = st.text(min_size=1, max_size=12)
+# What the rules of admin.md §3.1 let through: reading back validates them (schema).
+hostnames = text.filter(lambda s: not any(c.isspace() or c in "@:/" for c in s))
+groups = text.filter(lambda s: ":" not in s)
+spaces = text.filter(lambda s: not any(c.isspace() for c in s))
+cell_names = st.from_regex(r"[A-Za-z0-9_]{1,8}", fullmatch=True)
 ports = st.one_of(st.none(), st.integers(1, 65535))
-hosts = st.builds(Host, text, st.one_of(st.none(), text), ports,
-                  st.lists(text, max_size=3).map(tuple), st.booleans())
+hosts = st.builds(Host, hostnames, st.one_of(st.none(), text), ports,
+                  st.lists(groups, max_size=3).map(tuple), st.booleans())
 servers = st.builds(lambda n, a, b: tuple(Server(i, a, 1 + i, b, 2 + i) for i in range(n)),
-                    st.just(3), text, text)
-cells = st.builds(Cell, st.from_regex(r"[A-Za-z0-9_]{1,8}", fullmatch=True), servers)
-pairs = st.builds(Pair, text, ports, st.one_of(st.none(), text), ports)
-memcaches = st.builds(Memcache, st.integers(0, 99), text, text, ports,
+                    st.just(3), hostnames, hostnames)
+cells = st.builds(Cell, cell_names, servers)
+pairs = st.builds(Pair, hostnames, ports, st.one_of(st.none(), hostnames), ports)
+memcaches = st.builds(Memcache, st.integers(0, 2**63 - 1), cell_names, spaces, ports,
                       st.one_of(st.none(), st.booleans()), ports, ports, ports,
                       st.lists(pairs, max_size=2).map(tuple))
-topologies = st.builds(Topology, st.lists(hosts, max_size=3).map(tuple),
+topologies = st.builds(Topology,
+                       st.lists(hosts, max_size=3, unique_by=lambda h: h.hostname).map(tuple),
                        st.lists(cells, max_size=2, unique_by=lambda c: c.name).map(tuple),
-                       st.lists(memcaches, max_size=2).map(tuple), st.integers(0, 100))
+                       st.lists(memcaches, max_size=2, unique_by=lambda m: m.id).map(tuple),
+                       st.integers(0, 2**63))
 
 
 @given(topologies)
