@@ -137,7 +137,7 @@ LOG_QUOTED = frozenset({"commit", "time", "author", "command", "reason", "change
 
 def history_yaml(doc: dict) -> str:
     return flat_doc(doc, quoted=LOG_QUOTED,
-                    block=frozenset({"changes", "problems", "rewritten"}))
+                    block=frozenset({"changes", "problems", "rewritten", "warnings", "removed"}))
 
 
 def short_yaml(mapping: dict) -> str:

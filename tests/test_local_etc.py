@@ -107,3 +107,14 @@ def head_files(home: Path) -> dict[str, bytes]:
     files = log.files(log.commit(log.head()))
     files.pop(EVENT_PATH)
     return files
+
+
+def test_verify_lists_an_etc_that_differs_from_head_as_a_block_warning(paxos):
+    paxos.ok("register", "host", "h1")
+    (paxos.home / "etc" / "paxos_memcache.conf").write_text("edited\n")
+    proc = paxos("verify", check=True)
+    assert proc.stdout.endswith('status: ok\nwarnings:\n'
+                                '  - "etc/ differs from HEAD: etc/paxos_memcache.conf differs"\n')
+    assert proc.stderr == "WARNING: etc/ differs from HEAD: etc/paxos_memcache.conf differs\n"
+    paxos.ok("replay")
+    assert "warnings" not in paxos.ok("verify")
