@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import reports
 from .errors import ConcurrencyError, PaxosError
-from .home import Home, head_state, read_head_ref, write_cache, write_etc
+from .home import Home, check_etc, head_state, read_head_ref, write_cache, write_etc
 
 if TYPE_CHECKING:  # the pure core is imported only by commands that change something
     from .decide import Command
@@ -138,6 +138,7 @@ def append(session: Session, command: Command, message: str,
 
     log = session.log
     who = session.author
+    check_etc(session.home)
     facts = None
     for attempt in range(MAX_ATTEMPTS):
         # Optimistic first; a writer that lost the race retries holding the writer lock, so

@@ -142,6 +142,22 @@ def write_etc(home: Home, files: dict[str, bytes]) -> list[str]:
     return changed
 
 
+def check_etc(home: Home) -> None:
+    """Raise UnsafePath if etc/ or etc/cell is a symbolic link (or not a folder). Writers call it
+    before they append, so a command that could not publish its files is refused whole instead
+    of leaving an event in the log and etc/ behind it."""
+    try:
+        etc = fsutil.open_dir(home.root, ("etc",), create=False)
+    except FileNotFoundError:
+        return
+    try:
+        cell = _open_cell(home, etc, create=False)
+        if cell is not None:
+            os.close(cell)
+    finally:
+        os.close(etc)
+
+
 def _open_cell(home: Home, etc: int, create: bool) -> int | None:
     try:
         return fsutil.open_dir(etc, ("cell",), create=create, where=home.path("etc"))

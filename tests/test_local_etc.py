@@ -52,6 +52,7 @@ def test_a_symlinked_etc_or_cell_folder_is_never_written_through(seeded: Paxos, 
                                                                  sub: str) -> None:
     target, link = _seeded_with_linked(seeded, tmp_path, sub)
     before = _tree(target)
+    head = git_head(seeded.home)
     for args in (("register", "host", "h2"), ("unregister", "pair", "-i", "0", "-a",
                                                "192.168.1.200"), ("replay",)):
         proc = seeded(*args)
@@ -59,6 +60,7 @@ def test_a_symlinked_etc_or_cell_folder_is_never_written_through(seeded: Paxos, 
         assert proc.stderr == (f"{link} is a symbolic link or not a directory: "
                                "refusing to write through it\n"), args
         assert _tree(target) == before, args  # nothing written, nothing deleted there
+        assert git_head(seeded.home) == head, args  # refused whole: no event without its files
 
 
 def test_a_symlinked_cell_file_is_replaced_not_followed(seeded: Paxos, tmp_path: Path) -> None:
