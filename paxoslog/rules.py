@@ -28,10 +28,11 @@ def parse_int(text: str) -> int | None:
     the range check names the limit, and no lookup can match it."""
     if not (_INT.match(text) and text.isascii()):
         return None
-    digits = text.lstrip("+-").lstrip("0")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").lstrip("0")  # leading zeros count against int()'s limit too
     if len(digits) > _MAX_DIGITS:
-        return -(10**_MAX_DIGITS) if text.startswith("-") else 10**_MAX_DIGITS
-    return int(text)
+        return sign * 10**_MAX_DIGITS
+    return sign * int(digits or "0")
 
 
 def check_id(mid: int) -> None:

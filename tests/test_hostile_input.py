@@ -92,6 +92,46 @@ def test_largest_values_are_accepted_and_read_back(seeded_copy):
     assert fsck(px.home).returncode == 0
 
 
+def test_parse_int_stands_in_for_numbers_too_long_to_convert():
+    from paxoslog.rules import parse_int
+
+    assert parse_int("9" * 5000) == 10**19 > MAX_INT
+    assert parse_int("-" + "9" * 5000) == -(10**19)
+    assert parse_int("+" + "0" * 5000 + "42") == 42  # leading zeros are not significant
+    assert parse_int(str(MAX_INT)) == MAX_INT
+    assert parse_int("9" * 19) == 10**19 - 1
+
+
+def test_decide_checks_every_range_before_an_event_exists():
+    """The pure core refuses out-of-range values whatever the caller (not only the CLI)."""
+    from paxoslog.decide import Command, decide
+    from paxoslog.errors import Refused
+    from paxoslog.events import encode, fold
+
+    cell = ["10.0.0.1:1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.3:1"]
+    t = fold(decide(fold([]), Command("register css", {"name": "c0", "endpoints": cell})))
+
+    def refused(name: str, **opts: object) -> str:
+        with pytest.raises(Refused) as exc:
+            decide(t, Command(name, opts))
+        return exc.value.message
+
+    assert refused("register memcache", css="c0", id=2**64 - 1) == f"id should be {MAX_ID} or less"
+    assert refused("register memcache", css="c0", worker=10**23) == (
+        f"--worker should be {MAX_INT} or less")
+    assert refused("register memcache", css="c0", checksum_interval=0) == (
+        "--checksum-interval should be 1 or more")
+    t = fold(decide(t, Command("register memcache", {"css": "c0", "id": MAX_ID,
+                                                     "worker": MAX_INT})), t)
+    assert refused("modify memcache", id=MAX_ID, expire_interval=MAX_INT + 1) == (
+        f"--expire-interval should be {MAX_INT} or less")
+    assert refused("register memcache", css="c0").startswith("no memcache id left")
+    assert refused("register pair", id=MAX_ID, server_address="a..b") == "illegal host name"
+    # what was accepted encodes: msgpack raised OverflowError on 2**64 after the log changed
+    (event,) = decide(t, Command("modify memcache", {"id": MAX_ID, "max_cache_item": MAX_INT}))
+    assert encode(event)
+
+
 # --- item 7: odd input ------------------------------------------------------------------------
 
 def test_shell_quoting_errors_are_one_line_each(seeded_copy):
