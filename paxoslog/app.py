@@ -247,6 +247,16 @@ def _remote(name: str, session: Session, ns: Any, message: str) -> int:
     return getattr(remote_cmds, name)(session, ns, message)
 
 
+def _fetch(session: Session, ns: Any, message: str) -> int:
+    # An unregistered `[user@]host[:port]` is checked like a registered host's fields before
+    # anything connects: the socket layer fails on an unencodable name or a port over 65535.
+    if session.head()[2].host(ns.hostname) is None:
+        from .rules import check_fetch_target
+
+        check_fetch_target(ns.hostname)
+    return _remote("fetch", session, ns, message)
+
+
 def _history_handler(name: str):
     def run(session: Session, ns: Any, message: str) -> int:
         from . import history_cmds
@@ -262,7 +272,7 @@ _HANDLERS = {
        ("log", "diff", "undo", "revert", "verify", "replay")},
     "deploy": lambda *a: _remote("deploy", *a),
     "status deploy": lambda *a: _remote("status_deploy", *a),
-    "fetch": lambda *a: _remote("fetch", *a),
+    "fetch": lambda *a: _fetch(*a),
 }
 
 

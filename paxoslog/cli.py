@@ -57,7 +57,13 @@ def configure_logging(verbose: int, debug_file: str | None) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root.addHandler(handler)
     if debug_file:
-        fh = logging.FileHandler(debug_file)
+        try:
+            fh = logging.FileHandler(debug_file)
+        except OSError as exc:
+            from .errors import BadInput
+
+            raise BadInput(f"argument --debug: can't open {debug_file!r}: "
+                           f"{exc.strerror or exc}") from None
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s:%(filename)s:%(lineno)d: %(message)s"))
@@ -67,9 +73,15 @@ def configure_logging(verbose: int, debug_file: str | None) -> None:
 def run_words(parser, session, words: list[str], message: str, interactive: bool) -> int:
     """Parse and execute one command line; returns the exit code, never raises PaxosError."""
     from .app import execute, fail
-    from .errors import PaxosError
+    from .errors import BadInput, PaxosError
     from .grammar import ParseError, ParseExit
+    from .userinput import check_words
 
+    try:
+        check_words(words)
+    except BadInput as exc:
+        session.err.write(f"{parser.prog}: error: {exc.message}\n")
+        return exc.exit_code
     try:
         ns = parser.parse_args(words)
     except ParseError as exc:
@@ -97,6 +109,15 @@ def run_words(parser, session, words: list[str], message: str, interactive: bool
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from .errors import BadInput
+    from .userinput import check_words
+
+    try:
+        # Before anything echoes a word back: a surrogate would fail the write to stderr.
+        check_words(argv)
+    except BadInput as exc:
+        sys.stderr.write(f"paxos: error: {exc.message}\n")
+        return exc.exit_code
     globals_, rest = split_global(argv)
     from .grammar import build
 
@@ -124,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             from .shell import run_shell
 
             code = run_shell(gns)
+    except BadInput as exc:  # --debug FILE that cannot be opened
+        sys.stderr.write(f"paxos: error: {exc.message}\n")
+        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("WARNING: interrupted!\n")
         return 130

@@ -59,7 +59,7 @@ def _register_host(t: Topology, o: Mapping, f: Facts) -> list[Event]:
     name = o["hostname"]
     if t.host(name) is not None:
         raise Refused("host already exists")
-    rules.check_host(name)
+    rules.check_new_host(name)
     rules.check_port(o.get("port"))
     rules.check_user(o.get("user"))
     ssh_config = bool(o.get("use_ssh_config"))
@@ -154,8 +154,7 @@ def _unregister_css(t: Topology, o: Mapping, f: Facts) -> list[Event]:
 def _check_memcache_options(o: Mapping) -> None:
     rules.check_name_space(o.get("name_space"))
     for key, option in LONG_OPTION.items():
-        if o.get(key) is not None and o[key] < 1:
-            raise Refused(f"{option} should be 1 or more")
+        rules.check_positive(option, o.get(key))
 
 
 def _register_memcache(t: Topology, o: Mapping, f: Facts) -> list[Event]:
@@ -163,12 +162,14 @@ def _register_memcache(t: Topology, o: Mapping, f: Facts) -> list[Event]:
         raise NotFound(o["css"])
     mid = o.get("id")
     if mid is not None:
-        if mid < 0:
-            raise Refused("id should be 0 or more")
+        rules.check_id(mid)
         if t.memcache(mid) is not None:
             raise Refused("memcache id is duplicated")
     else:
         mid = t.next_memcache_id
+        if mid > rules.MAX_ID:
+            raise Refused(f"no memcache id left to allocate (the counter is past {rules.MAX_ID});"
+                          " give a free id with --id")
     options = dict(o)
     if options.get("name_space") is None:
         options["name_space"] = DEFAULT_NAME_SPACE
@@ -216,8 +217,8 @@ def _register_pair(t: Topology, o: Mapping, f: Facts) -> list[Event]:
     if mc is None:
         raise NotFound(o["id"])
     new = _pair_from(o)
-    rules.check_host(new.shost)
-    rules.check_host(new.chost)
+    rules.check_new_host(new.shost)
+    rules.check_new_host(new.chost)
     rules.check_port(new.sport)
     rules.check_port(new.cport)
     client, server = f.endpoint(*new.client()), f.endpoint(*new.server())

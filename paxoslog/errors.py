@@ -43,3 +43,8 @@ class ConcurrencyError(PaxosError):
 
 class RemoteError(PaxosError):
     """A host could not be reached or refused an operation."""
+
+
+class BadInput(UsageError):
+    """A command line refused before parsing: too long, control characters, bytes that are not
+    UTF-8, unbalanced quoting. Exit code 2, `paxos: error: <message>`."""

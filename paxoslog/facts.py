@@ -11,9 +11,11 @@ import os
 import socket
 
 from .decide import Command, Facts
+from .errors import Refused
 from .home import Home
 from .locality import is_local
 from .model import Topology
+from .rules import check_new_host
 
 
 def pid_file_running(path: str) -> bool:
@@ -31,9 +33,17 @@ def pid_file_running(path: str) -> bool:
 
 
 def _resolve(name: str) -> str:
+    """Rule (E): the address of `name`, or the literal name when resolution fails. A name that
+    rule (H) refuses is not looked up at all: `decide` refuses the command anyway, and the
+    resolver raises on it (UnicodeError from IDNA on `a..b`, ValueError on a NUL) rather than
+    failing like a lookup does."""
+    try:
+        check_new_host(name)
+    except Refused:
+        return name
     try:
         return socket.gethostbyname(name)
-    except OSError:
+    except (OSError, UnicodeError, ValueError, TypeError):
         return name
 
 

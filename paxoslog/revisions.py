@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from .errors import LogError
 from .gitlog import EventLog
 
-_HEAD_K = re.compile(r"HEAD(?:~([0-9]+))?\Z")
+# Bounded: int() refuses more than 4300 digits, and no log has 10**18 revisions.
+_HEAD_K = re.compile(r"HEAD(?:~([0-9]{1,18}))?\Z")
 _NUMBER = re.compile(r"[0-9]{1,6}\Z")
 _PREFIX = re.compile(r"[0-9a-fA-F]{7,40}\Z")
 

@@ -11,8 +11,10 @@ import cmd2
 from .app import Session
 from .cli import run_words
 from .completion import candidates
+from .errors import BadInput, PaxosError, Refused
 from .grammar import SIMPLE_VERBS, VERB_OBJECTS, build
 from .home import Home
+from .userinput import check_line, split_line
 
 PROMPT = "(paxos) "
 # Built-ins that run arbitrary code have no place in an operations shell (§2.1).
@@ -37,11 +39,47 @@ class PaxosShell(cmd2.Cmd):
         for name in _DISABLED:
             if name in self.get_all_commands():
                 setattr(self, f"do_{name}", None)
+        # `history -e` runs the editor setting as a program: as arbitrary as `shell` (§2.1).
+        if "editor" in self.settables:
+            self.remove_settable("editor")
+        self.editor = None
+
+    # input -----------------------------------------------------------------------------------
+    def onecmd_plus_hooks(self, line: str, **kwargs: Any) -> bool:  # type: ignore[override]
+        """Every line (typed, piped, from `history -r` or a script) is checked whole before
+        cmd2 parses it: cmd2's parser is quadratic in the line length, and its quoting errors
+        would arrive as exceptions."""
+        try:
+            check_line(line)
+            split_line(line)
+        except BadInput as exc:
+            self._input_error(exc)
+            return False
+        return super().onecmd_plus_hooks(line, **kwargs)
+
+    def _input_error(self, exc: BadInput) -> None:
+        self.session.err.write(f"{self.parser.prog}: error: {exc.message}\n")
+        self.session.err.flush()
+
+    def run_editor(self, file_path: str | None = None) -> None:
+        raise Refused("history -e is disabled in the paxos shell (it runs an editor)")
+
+    def pexcept(self, exception: BaseException, **kwargs: Any) -> None:
+        # Our own refusals raised through a cmd2 built-in: one line, like any failing command.
+        if isinstance(exception, PaxosError):
+            self.session.err.write(f"ERROR: {exception.message}\n")
+            self.session.err.flush()
+            return
+        super().pexcept(exception, **kwargs)
 
     # dispatch --------------------------------------------------------------------------------
     def _run(self, statement: Any) -> None:
-        words = [statement.command, *statement.arg_list]
-        words = shlex.split(statement.raw) if statement.raw else words
+        try:
+            words = split_line(statement.raw) if statement.raw else [statement.command,
+                                                                      *statement.arg_list]
+        except BadInput as exc:
+            self._input_error(exc)
+            return
         self.session.out = self.stdout
         try:
             run_words(self.parser, self.session, words, statement.raw.strip(), interactive=True)
@@ -76,7 +114,7 @@ class PaxosShell(cmd2.Cmd):
             self.poutput("\nshell commands: help, history, quit (Ctrl-D)")
 
     def complete_help(self, text: str, line: str, begidx: int, endidx: int):
-        words = shlex.split(line[:begidx])[1:]
+        words = _complete_words(line[:begidx])[1:]
         return self.basic_complete(text, line, begidx, endidx,
                                    candidates(self.parser, words, self._topology()))
 
@@ -90,12 +128,17 @@ class PaxosShell(cmd2.Cmd):
             return EMPTY
 
     def _complete(self, text: str, line: str, begidx: int, endidx: int):
-        try:
-            words = shlex.split(line[:begidx])
-        except ValueError:
-            words = line[:begidx].split()
+        words = _complete_words(line[:begidx])
         return self.basic_complete(text, line, begidx, endidx,
                                    candidates(self.parser, words, self._topology()))
+
+
+def _complete_words(text: str) -> list[str]:
+    """The complete words before the cursor; a half-typed quote must not break completion."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
 
 
 def _install_verbs() -> None:
@@ -115,6 +158,11 @@ _install_verbs()
 
 
 def run_shell(gns: Any) -> int:
+    # Piped input that is not UTF-8 becomes surrogates, which check_line refuses by line,
+    # instead of a UnicodeDecodeError that would end the shell.
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
     session = Session(Home.from_env(), interactive=True, trust_new_hosts=gns.trust_new_hosts)
     shell = PaxosShell(session, output=gns.output)
     shell.cmdloop()

@@ -20,8 +20,11 @@ class InProc:
         self.session = Session(Home(str(root)), out=io.StringIO(), err=io.StringIO())
 
     def run(self, line: str) -> tuple[int, str, str]:
+        return self.run_list(shlex.split(line))
+
+    def run_list(self, words: list[str]) -> tuple[int, str, str]:
+        """One command given as argument words, as the console script would receive them."""
         self.session.out, self.session.err = io.StringIO(), io.StringIO()
-        words = shlex.split(line)
         code = run_words(_PARSER, self.session, words, command_text(words), interactive=False)
         return code, self.session.out.getvalue(), self.session.err.getvalue()
 

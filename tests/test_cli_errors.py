@@ -198,6 +198,45 @@ REFUSED = [
     (["list", "host", "--at", "0000001"], "unknown revision: 0000001"),
     (["show", "host", "--at", "+1"], "unknown revision: +1"),
     (["show", "host", "--at", "HEAD~-1"], "unknown revision: HEAD~-1"),
+    # issue 7 item 6: every integer range-checked before an event exists (63 bits; the id
+    # counter, one more than the highest id, must fit too)
+    (["register", "memcache", "-c", "css0", "--id", "18446744073709551615"],
+     "id should be 9223372036854775806 or less"),
+    (["register", "memcache", "-c", "css0", "--id", "9223372036854775807"],
+     "id should be 9223372036854775806 or less"),
+    (["register", "memcache", "-c", "css0", "--id", "-" + "9" * 5000], "id should be 0 or more"),
+    (["register", "memcache", "-c", "css0", "-W", "9" * 24],
+     "--worker should be 9223372036854775807 or less"),
+    (["register", "memcache", "-c", "css0", "-I", "9223372036854775808"],
+     "--max-cache-item should be 9223372036854775807 or less"),
+    (["register", "memcache", "-c", "css0", "-C", "1" + "0" * 30],
+     "--checksum-interval should be 9223372036854775807 or less"),
+    (["modify", "memcache", "-i", "0", "-E", "9" * 5000],
+     "--expire-interval should be 9223372036854775807 or less"),
+    (["modify", "memcache", "-i", "0", "-W", "9" * 24],
+     "--worker should be 9223372036854775807 or less"),
+    (["register", "host", "-p", "9" * 5000, "newhost"], "port number should be 65535 or less"),
+    (["register", "css", "-n", "css1", *cell(u0="192.168.1.103:" + "9" * 5000)],
+     "port number should be 65535 or less"),
+    (["register", "pair", "-i", "0", "-a", "192.168.1.201", "-P", "9" * 30],
+     "port number should be 65535 or less"),
+    (["diff", "HEAD~" + "9" * 5000], "unknown revision: HEAD~" + "9" * 5000),
+    # issue 7 item 7: names the resolver cannot encode (IDNA) are illegal host names, refused
+    # before any lookup or connection
+    (["register", "host", "a..b"], "illegal host name"),
+    (["register", "host", "a" * 64 + ".example"], "illegal host name"),
+    (["register", "host", "."], "illegal host name"),
+    (["register", "pair", "-i", "0", "-a", "a..b"], "illegal host name"),
+    (["register", "pair", "-i", "0", "-a", "192.168.1.201", "-A", "é" * 64], "illegal host name"),
+    (["register", "css", "-n", "css1", *cell(t1="a..b:24111")], "illegal host name"),
+    (["unregister", "pair", "-i", "0", "-a", "a..b"], "not found pair"),
+    (["unregister", "pair", "-i", "0", "-a", "192.168.1.200", "-A", "x" * 64],
+     "not found pair"),
+    (["fetch", "a..b"], "illegal host name"),
+    (["fetch", "paxos@" + "a" * 64], "illegal host name"),
+    (["fetch", "somehost:99999"], "port number should be 65535 or less"),
+    (["fetch", "somehost:\u0663"], "non-numeric value has been specified for the port number"),
+    (["fetch", "@somehost"], "illegal user name"),
 ]
 
 
@@ -263,6 +302,22 @@ USAGE = [
     (["verify", "extra"], None),
     (["-o", "xml", "show", "host"], None),
     (["show", "host", "-o", "xml"], None),
+    # issue 7 items 7-9: refused whole before parsing; the argument is counted after `paxos`
+    (["register", "host", "a\udcffb"], "paxos: error: argument 3 is not valid UTF-8"),
+    (["show", "host", "\udcff\udcfe"], "paxos: error: argument 3 is not valid UTF-8"),
+    (["--json", "show", "host", "-g", "g\udc80"], "argument 5 is not valid UTF-8"),
+    (["register", "host", "a\x01b"],
+     "paxos: error: argument 3 contains a control character (U+0001)"),
+    (["register", "host", "-u", "a\x1b[31m", "newhost"], "control character (U+001B)"),
+    (["register", "host", "a\nb"], "control character (U+000A)"),
+    (["register", "host", "a\rb"], "control character (U+000D)"),
+    (["register", "host", "a\x7fb"], "control character (U+007F)"),
+    (["register", "host", "a\x85b"], "control character (U+0085)"),
+    (["register", "memcache", "-c", "css0", "-N", "ns\x9b"], "control character (U+009B)"),
+    (["register", "host", "a" * 65536], "paxos: error: command too long: 65550 bytes "
+     "(the limit is 65536)"),
+    (["show", "host", *["h" * 1000] * 66], "command too long"),
+    (["show", "host", "é" * 40000], "command too long: 80010 bytes"),
 ]
 
 

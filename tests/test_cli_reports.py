@@ -242,8 +242,9 @@ def test_pair_rows_store_values_exactly(seeded_copy):
 TRICKY = ["yes", "null", "~", "123", "0x1f", "#x", "*a", "&a", "!x", "[x", "{x", "'x", '"x',
           "@x", "%x", "`x", "|", ">", "-", "?", "a,b", "x #y", "True", "1.5", "2024-01-01",
           "=", "<<", "a]b", ".inf", "-1", "off", "plain",
-          # control characters, odd whitespace and other YAML-significant forms
-          "a\nb", "a\tb", "\x01", "\x7f", "\u2028", "\ufeff", "\x85", "\x1b[31m", "\r",
+          # odd whitespace and other YAML-significant forms (control characters other than TAB
+          # cannot be typed since issue 7: see test_hostile_input.py)
+          "a\tb", "\u2028", "\ufeff",
           " lead", "trail ", "- x", "0o17", "!!str", "%TAG", "...", "---", "y", "NULL", "-.inf",
           ".NaN", "\U0001F600", "\\"]
 
@@ -270,9 +271,8 @@ def test_tricky_strings_load_back_as_strings(paxos):
     conf = yaml.safe_load((paxos.home / "etc" / "paxos_memcache.conf").read_text(encoding="utf-8"))
     assert _contains(conf, TRICKY)
     assert _contains(conf, 'a"b\\c')
-    paxos.ok("register", "host", "-g", "line\nbreak", "h2")
-    assert docs(paxos.ok("show", "host", "h2")) == [
-        {"hostname": "h2", "user": "paxos", "group": ["line\nbreak"]}]
+    proc = paxos("register", "host", "-g", "line\nbreak", "h2")
+    assert proc.returncode == 2 and "control character (U+000A)" in proc.stderr
     assert docs(paxos.ok("verify"))[0]["status"] == "ok"
     paxos.ok("register", "css", "-n", "c", *[f"127.0.0.{n}:1" for n in (1, 1, 2, 2, 3, 3)])
     for ns in ("yes", "#x", "123", "a,b"):

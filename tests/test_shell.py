@@ -252,6 +252,9 @@ def test_arbitrary_code_builtins_disabled(paxos, term, tmp_path):
         assert "Traceback" not in out, (line, out)
         assert out.strip(), line  # refused visibly
         assert not marker.exists(), line
+    # nor through the history editor (issue 7), whatever EDITOR says
+    out = t.run("history -e")
+    assert out.strip() == "ERROR: history -e is disabled in the paxos shell (it runs an editor)"
     # nor through an alias or a macro
     t.run(f"alias create sneaky shell touch {marker}")
     t.run("sneaky")
