@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from paxoslog.app.session import Session, append
-from paxoslog.errors import PaxosError
+from paxoslog.errors import PaxosError, UsageError
 
 if TYPE_CHECKING:
     from paxoslog.core.decide import Command
@@ -51,6 +51,9 @@ def run_words(parser, session, words: list[str], message: str, interactive: bool
         return 2
     try:
         return execute(session, ns, message)
+    except UsageError as exc:  # found after parsing (e.g. fetch's host:port): said as argparse would
+        session.err.write(f"{parser.prog} {ns.command}: error: {exc.message}\n")
+        return exc.exit_code
     except PaxosError as exc:
         return fail(session, exc, interactive)
 

@@ -104,9 +104,13 @@ class LocalFS:
                 if e.errno != errno.ELOOP:
                     raise
                 self._refuse(d, parts[-1], parts, "file")
+        try:  # before fdopen, which refuses a directory with its own error
+            check_attr(self.host, parts, os.fstat(fd).st_mode, "file")
+        except BaseException:
+            os.close(fd)
+            raise
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
-            check_attr(self.host, parts, st.st_mode, "file")
             if st.st_size > limit:
                 raise too_big(self.host, parts, limit)
             got = 0

@@ -498,7 +498,8 @@ def test_fetch_with_a_bad_port_exits_2_without_connecting(tmp_path):
     home.mkdir()
     proc = Paxos(home)("fetch", "paxos@127.0.0.1:99999")
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == ["argument hostname: port number should be 65535 or less"]
+    assert proc.stderr.splitlines() == [
+        "paxos fetch: error: argument hostname: port number should be 65535 or less"]
     assert target_spec(EMPTY, "paxos@h:65535", False) == HostSpec("h", "paxos", 65535, False)
 
 
