@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import PaxosError
+from paxoslog.errors import PaxosError
 
 _libc = None
 TEMP_PREFIX = ".tmp-"  # then the writer's pid and '-': a killed writer's files are recognised

@@ -15,9 +15,9 @@ from typing import Any
 import msgpack
 from dulwich.objects import Blob, Commit, Tree
 
-from paxoslog.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog
-from paxoslog.model import Cell, Server, Topology
-from paxoslog.render import CELL_DIR, CONF_PATH, render
+from paxoslog.core.model import Cell, Server, Topology
+from paxoslog.core.render import CELL_DIR, CONF_PATH, render
+from paxoslog.store.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog
 
 AUTHOR = b"Mallory <mallory@example.invalid>"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from paxoslog import deploy as dep
-from paxoslog.home import Home, head_state
-from paxoslog.ssh import SSHOptions
-from paxoslog.sshpool import SSHSession
+from paxoslog.app import deploy as dep
+from paxoslog.remote.ssh import SSHOptions
+from paxoslog.remote.sshpool import SSHSession
+from paxoslog.store.home import Home, head_state
 from tests.conftest import Paxos
 from tests.hosts_fixture import TestCluster, TestHost
 

@@ -7,10 +7,11 @@ import io
 import shlex
 from pathlib import Path
 
-from paxoslog.app import Session
-from paxoslog.cli import command_text, run_words
-from paxoslog.grammar import build
-from paxoslog.home import Home, head_state
+from paxoslog.app.session import Session
+from paxoslog.cli.dispatch import run_words
+from paxoslog.cli.grammar import build
+from paxoslog.cli.main import command_text
+from paxoslog.store.home import Home, head_state
 
 _PARSER = build()
 

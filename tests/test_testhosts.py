@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from paxoslog.ssh import ConnectFailed, HostSpec, SSHOptions, connect
+from paxoslog.remote.ssh import ConnectFailed, HostSpec, SSHOptions, connect
 from tests.hosts_fixture import TESTHOSTS, TestCluster
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Copy the same small files to 1 and to N simulated hosts: our parallel SFTP (paxoslog.sshpool,
+"""Copy the same small files to 1 and to N simulated hosts: our parallel SFTP (paxoslog.remote.sshpool,
 atomic writes) against `parallel-scp` (Debian package pssh), in the same run.
 
     sudo .venv/bin/python scripts/bench/bench_ssh_copy.py [--hosts 20] [--rounds 5]
@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchhosts import pscp_command, simulated_hosts, timed  # noqa: E402
 
-from paxoslog.ssh import HostSpec, SSHOptions  # noqa: E402
-from paxoslog.sshpool import SSHSession  # noqa: E402
+from paxoslog.remote.ssh import HostSpec, SSHOptions  # noqa: E402
+from paxoslog.remote.sshpool import SSHSession  # noqa: E402
 
 
 def make_files(folder: Path) -> dict[str, bytes]:

@@ -8,12 +8,12 @@ import time
 
 from dulwich.objects import Commit
 
-from paxoslog.decide import Command, decide
-from paxoslog.events import apply, encode
-from paxoslog.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog, _build_tree
-from paxoslog.home import Home, write_cache, write_etc
-from paxoslog.model import EMPTY
-from paxoslog.render import render
+from paxoslog.core.decide import Command, decide
+from paxoslog.core.events import apply, encode
+from paxoslog.core.model import EMPTY
+from paxoslog.core.render import render
+from paxoslog.store.gitlog import BRANCH, EVENT_PATH, REV_HEADER, EventLog, _build_tree
+from paxoslog.store.home import Home, write_cache, write_etc
 
 CELL = ["10.0.0.1:1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.3:1"]
 

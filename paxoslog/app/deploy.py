@@ -1,0 +1,383 @@
+"""`deploy`, `deploy --dry-run` and `status deploy` (§3.9, §3.10, §4.7, §6.7), as functions the
+CLI calls: they take the selected hosts and an `SSHSession` and return report documents.
+
+Each host goes through the same steps whether it is reached over SSH or is this machine (rule L,
+then through `LocalFS` on $PAXOS_HOME); hosts fail independently and the others continue.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+
+from paxoslog.core.model import Host, Topology
+from paxoslog.errors import NotFound, RemoteError
+from paxoslog.remote.hostfs import HostFiles, LocalFS
+from paxoslog.remote.locality import is_local
+from paxoslog.remote.remoterepo import (
+    REPO,
+    Diverged,
+    Pack,
+    Unreadable,
+    check_ancestry,
+    missing_objects,
+    pack,
+    remote_head,
+    ship,
+)
+from paxoslog.remote.ssh import HostSpec
+from paxoslog.remote.sshpool import HOST_ERRORS, SSHSession, reason_of
+from paxoslog.store.gitlog import EVENT_PATH, EventLog
+from paxoslog.store.home import Home, head_state
+from paxoslog.yamlfmt import dq
+
+STAMP = "etc/DEPLOYED"
+CELL_DIR = "etc/cell"
+MAX_STAMP = 1 << 20
+MAX_STAMPED_FILES = 10_000
+T = TypeVar("T")
+# The only paths deploy writes, `status deploy` reads and `--clean` removes (§5.3): a cell name
+# follows rule (C), so nothing can resolve outside ~/etc whatever a log or a stamp says.
+CONF_PATH = re.compile(r"etc/(?:paxos_memcache\.conf|cell/[A-Za-z0-9_]+\.conf)")
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_STAMP_KEYS = ("commit", "rev", "author", "time", "files")
+
+
+def is_conf_path(path: object) -> bool:
+    return isinstance(path, str) and CONF_PATH.fullmatch(path) is not None
+
+
+def spec_of(host: Host) -> HostSpec:
+    return HostSpec(host.hostname, host.user, host.port, host.use_ssh_config)
+
+
+def select_targets(topology: Topology, names: Sequence[str] = (),
+                   groups: Sequence[str] = ()) -> list[Host]:
+    """§3.9: every name must be registered (checked in order, before any connection); then the
+    registered hosts, in registration order, named (if names) and sharing a group (if groups)."""
+    known = {h.hostname for h in topology.hosts}
+    for name in names:
+        if name not in known:
+            raise NotFound(name)
+    wanted = set(groups)
+    return [h for h in topology.hosts
+            if (not names or h.hostname in names) and (not wanted or wanted & set(h.groups))]
+
+
+@dataclass
+class LocalState:
+    """What every host is compared with: HEAD of the local log and its rendered files."""
+
+    log: EventLog
+    head: bytes
+    rev: int
+    history: list[bytes]
+    files: dict[str, bytes]
+
+    @classmethod
+    def load(cls, home: Home) -> LocalState:
+        sha, rev, _ = head_state(home)
+        if sha is None:
+            raise RemoteError("nothing to deploy: the event log is empty")
+        log = EventLog(home.repo)
+        files = {p: d for p, d in log.files(log.commit(sha)).items() if p != EVENT_PATH}
+        for path in files:
+            if not is_conf_path(path):
+                raise RemoteError(f"refusing to deploy {path}: not a configuration file path")
+        return cls(log, sha, rev, log.history(sha), files)
+
+
+@dataclass
+class Outcome:
+    """Per-host report documents (hosts that worked) and errors, both in target order."""
+
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def error_message(self) -> str:
+        return ", ".join(f"{host}: {reason}" for host, reason in self.errors.items())
+
+
+def _each(home: Home, targets: Sequence[Host], session: SSHSession,
+          fn: Callable[[HostFiles, str], T]) -> tuple[dict[str, T], dict[str, str]]:
+    local = [h for h in targets if is_local(h)]
+    remote = [h for h in targets if not is_local(h)]
+    many = session.run_many([spec_of(h) for h in remote],
+                            lambda conn: fn(conn, conn.host))
+    results, errors = dict(many.results), dict(many.errors)
+    for h in local:
+        try:
+            results[h.hostname] = fn(LocalFS(home.root, h.hostname), h.hostname)
+        except HOST_ERRORS as e:
+            errors[h.hostname] = reason_of(e)
+    order = [h.hostname for h in targets]
+    return ({n: results[n] for n in order if n in results},
+            {n: errors[n] for n in order if n in errors})
+
+
+def _their_head(fs: HostFiles, host: str, local: LocalState) -> bytes | None:
+    try:
+        theirs = remote_head(fs)
+        check_ancestry(local.history, theirs)
+    except Diverged:
+        raise DivergedLog(f"event log on {host} has diverged from the local one") from None
+    except Unreadable as e:
+        raise RemoteError(f"event log on {host} is unreadable: {e}") from None
+    return theirs
+
+
+class DivergedLog(RemoteError):
+    """The host's event log is not HEAD nor an ancestor of it (§6.7 step 2)."""
+
+
+class StampError(RemoteError):
+    """The host's DEPLOYED stamp does not follow §5.3."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"unreadable {STAMP}: {problem}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without anchors, aliases or duplicate keys: a stamp is plain data."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise StampError("anchors and aliases are not allowed")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in keys:
+                    raise StampError(f"duplicate key {key}")
+                keys.add(key)
+            except TypeError:
+                raise StampError("a key is not a scalar") from None
+        return super().construct_mapping(node, deep)
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 1024 and value.isprintable()
+
+
+def parse_stamp(raw: bytes) -> dict[str, Any]:
+    """§5.3 `~/etc/DEPLOYED`, strictly: exactly the five keys with their types; every path one
+    `deploy` could have written. Raises StampError naming the first problem."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StampError("not UTF-8") from None
+    try:
+        stamp = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a strict SafeLoader
+    except yaml.YAMLError:
+        raise StampError("not YAML") from None
+    except RecursionError:
+        raise StampError("nested too deep") from None
+    if not isinstance(stamp, dict):
+        raise StampError("not a mapping")
+    for key in stamp:
+        if key not in _STAMP_KEYS:
+            raise StampError(f"unknown key {str(key)[:100]}")
+    for key in _STAMP_KEYS:
+        if key not in stamp:
+            raise StampError(f"missing key {key}")
+    if not isinstance(stamp["commit"], str) or not _HEX40.fullmatch(stamp["commit"]):
+        raise StampError("commit is not a commit id")
+    rev = stamp["rev"]
+    if not isinstance(rev, int) or isinstance(rev, bool):
+        raise StampError("rev is not an integer")
+    if not 0 <= rev < 1 << 63:
+        raise StampError("rev is out of range")
+    for key in ("author", "time"):
+        if not isinstance(stamp[key], str):
+            raise StampError(f"{key} is not a string")
+        if not _plain(stamp[key]):
+            raise StampError(f"{key} holds control characters or is too long")
+    try:
+        datetime.datetime.fromisoformat(stamp["time"])
+    except ValueError:
+        raise StampError("time is not an ISO 8601 time") from None
+    files = stamp["files"]
+    if not isinstance(files, dict):
+        raise StampError("files is not a mapping")
+    if len(files) > MAX_STAMPED_FILES:
+        raise StampError(f"files lists more than {MAX_STAMPED_FILES} paths")
+    for path, digest in files.items():
+        if not is_conf_path(path):
+            shown = path if _plain(path) else repr(path)[:100]
+            raise StampError(f"files: {shown} is not a configuration file path")
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise StampError(f"files: {path} has no sha256 digest")
+    return stamp
+
+
+def _read_stamp(fs: HostFiles) -> dict[str, Any] | None:
+    try:
+        raw = fs.read_file(STAMP, MAX_STAMP)
+    except FileNotFoundError:
+        return None
+    return parse_stamp(raw)
+
+
+def _cell_files(fs: HostFiles) -> list[str]:
+    try:
+        return [f"{CELL_DIR}/{name}" for name in fs.listdir(CELL_DIR)]
+    except FileNotFoundError:
+        return []
+
+
+def now_iso() -> str:
+    t = time.time()
+    offset = time.localtime(t).tm_gmtoff
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def stamp_text(local: LocalState, author: str, when: str) -> bytes:
+    """§5.3 `~/etc/DEPLOYED`: YAML with fixed key order, loadable with yaml.safe_load."""
+    lines = [f"commit: {dq(local.head.decode())}", f"rev: {local.rev}", f"author: {dq(author)}",
+             f"time: {dq(when)}", "files:"]
+    for path, data in local.files.items():
+        lines.append(f"  {dq(path)}: {dq('sha256:' + hashlib.sha256(data).hexdigest())}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---------------------------------------------------------------- deploy
+
+
+def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: bool = False,
+           author: str | None = None) -> Outcome:
+    """§6.7 steps 1-7 on every target; returns no documents, only per-host errors."""
+    local = LocalState.load(home)
+    if author is None:
+        from paxoslog.app.session import author as operator
+
+        author = operator()
+
+    packs: dict[bytes | None, Pack | None] = {}
+    packs_lock = threading.Lock()
+
+    def pack_after(theirs: bytes | None) -> Pack | None:
+        # Most hosts hold the same head: build what they lack once, not once per host.
+        with packs_lock:
+            if theirs not in packs:
+                objects = missing_objects(local.log, local.history, theirs)
+                packs[theirs] = pack(objects) if objects else None
+            return packs[theirs]
+
+    def one(fs: HostFiles, host: str) -> None:
+        theirs = _their_head(fs, host, local)
+        fs.mkdir_p(CELL_DIR)
+        fs.mkdir_p("var")
+        if clean:
+            for path in _cell_files(fs):
+                if path not in local.files:
+                    fs.remove(path)
+        for path, data in local.files.items():
+            fs.write_atomic(path, data)
+        if theirs != local.head:
+            ship(fs, pack_after(theirs), local.head)
+        fs.write_atomic(STAMP, stamp_text(local, author, now_iso()))
+
+    _, errors = _each(home, targets, session, one)
+    return Outcome(errors=errors)
+
+
+def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
+            clean: bool = False) -> Outcome:
+    """§4.7 `deploy --dry-run`: what a deploy would change on each host; writes nothing."""
+    local = LocalState.load(home)
+
+    def one(fs: HostFiles, host: str) -> dict[str, Any]:
+        theirs = _their_head(fs, host, local)
+        stamp = _read_stamp_or_none(fs)
+        changes = []
+        for path, data in local.files.items():
+            have = fs.sha256(path)
+            if have is None:
+                changes.append(f"create {path}")
+            elif have != hashlib.sha256(data).hexdigest():
+                changes.append(f"modify {path}")
+        if clean:
+            changes += [f"delete {p}" for p in _cell_files(fs) if p not in local.files]
+        if theirs != local.head:
+            changes.append(f"update {REPO}")
+        return {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
+                "changes": changes}
+
+    docs, errors = _each(home, targets, session, one)
+    return Outcome(list(docs.values()), errors)
+
+
+def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
+    try:
+        return _read_stamp(fs)
+    except StampError:
+        return None  # a damaged stamp only means "not deployed" for the preview
+
+
+# ---------------------------------------------------------------- status deploy
+
+
+def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dict[str, Any]]:
+    """§4.7 `status deploy`: one document per target, unreachable hosts included (`error`)."""
+    local = LocalState.load(home)
+
+    def one(fs: HostFiles, host: str) -> dict[str, Any]:
+        # A diverged log is not "unreachable or unreadable": the stamp still says what the
+        # host runs, so status follows it and the divergence goes into `reason`.
+        diverged = None
+        try:
+            _their_head(fs, host, local)
+        except DivergedLog as e:
+            diverged = str(e)
+        stamp = _read_stamp(fs)
+        if stamp is None:
+            return {"hostname": host, "status": "none",
+                    **({"reason": diverged} if diverged else {})}
+        files: dict[str, Any] = stamp["files"]
+        commit = stamp["commit"].encode()
+        # parse_stamp let through only paths deploy writes: ~/etc/paxos_memcache.conf and
+        # ~/etc/cell/<cell>.conf, read as bounded regular files
+        if any(fs.sha256(p) != h.removeprefix("sha256:") for p, h in files.items()):
+            state = "modified"
+        elif commit not in local.history:
+            state = "unknown"
+        elif commit != local.head:
+            state = "outdated"
+        else:
+            state = "current"
+        doc = {"hostname": host, "status": state, "rev": stamp.get("rev")}
+        if state == "outdated":
+            # not in the spec's key list: how far behind HEAD, which an operator asks first
+            doc["behind"] = len(local.history) - 1 - local.history.index(commit)
+        doc.update(commit=stamp["commit"], author=stamp.get("author"), time=stamp.get("time"))
+        stale = [p for p in _cell_files(fs) if p not in files]
+        if stale:
+            doc["stale"] = stale
+        if diverged:
+            doc["reason"] = diverged
+        return doc
+
+    docs, errors = _each(home, targets, session, one)
+    out = []
+    for h in targets:
+        if h.hostname in docs:
+            out.append(docs[h.hostname])
+        else:
+            out.append({"hostname": h.hostname, "status": "error",
+                        "reason": errors[h.hostname]})
+    return out

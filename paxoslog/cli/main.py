@@ -1,0 +1,141 @@
+"""`paxos`: one-shot commands and, with no verb, the interactive shell.
+
+Imports stay lazy: a one-shot report must not pay for cmd2, paramiko or dulwich.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+GLOBAL_WITH_VALUE = {"-o", "--output", "--debug"}
+GLOBAL_FLAGS = {"--json", "--trust-new-hosts", "--version", "-h", "--help"}
+
+
+def split_global(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(global options, the rest starting at the verb)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in GLOBAL_WITH_VALUE:
+            i += 2
+        elif word in GLOBAL_FLAGS or word.startswith(("--output=", "--debug=")) or (
+            word.startswith("-o") and len(word) > 2
+        ) or (word.startswith("-v") and set(word[1:]) == {"v"}) or word == "--verbose":
+            i += 1
+        else:
+            break
+    return argv[:i], argv[i:]
+
+
+def command_text(words: list[str]) -> str:
+    """The commit message: the words after `paxos`, without global options (§5.1)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in ("-o", "--output"):
+            skip = True
+            continue
+        if word == "--json" or word.startswith("--output="):
+            continue
+        out.append(word)
+    return shlex.join(out)
+
+
+def configure_logging(verbose: int, debug_file: str | None) -> None:
+    if not verbose and not debug_file:
+        return  # warnings are written directly; importing logging costs start-up time
+    import logging
+
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if debug_file else level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(handler)
+    if debug_file:
+        try:
+            fh = logging.FileHandler(debug_file)
+        except OSError as exc:
+            from paxoslog.errors import BadInput
+
+            raise BadInput(f"argument --debug: can't open {debug_file!r}: "
+                           f"{exc.strerror or exc}") from None
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s:%(filename)s:%(lineno)d: %(message)s"))
+        root.addHandler(fh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from paxoslog.cli.userinput import check_words
+    from paxoslog.errors import BadInput
+
+    try:
+        # Before anything echoes a word back: a surrogate would fail the write to stderr.
+        check_words(argv)
+    except BadInput as exc:
+        sys.stderr.write(f"paxos: error: {exc.message}\n")
+        return exc.exit_code
+    globals_, rest = split_global(argv)
+    from paxoslog.cli.grammar import build
+
+    parser = build(only=rest[0] if rest else None)
+    try:
+        if rest:
+            from paxoslog.app.session import Session
+            from paxoslog.store.home import Home
+
+            gns, _ = _parse_globals(parser, globals_)
+            if gns is not None:
+                configure_logging(gns.verbose, gns.debug)
+            session = Session(Home.from_env(), trust_new_hosts=bool(gns and gns.trust_new_hosts))
+            from paxoslog.cli.dispatch import run_words
+
+            code = run_words(parser, session, argv, command_text(rest), interactive=False)
+        else:
+            gns, code = _parse_globals(parser, globals_)
+            if gns is None:
+                return code
+            if gns.version:
+                from importlib.metadata import version
+
+                print(f"paxos {version('paxoslog')}")
+                return 0
+            configure_logging(gns.verbose, gns.debug)
+            from paxoslog.cli.shell import run_shell
+
+            code = run_shell(gns)
+    except BadInput as exc:  # --debug FILE that cannot be opened
+        sys.stderr.write(f"paxos: error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("WARNING: interrupted!\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+    return code
+
+
+def _parse_globals(parser, words: list[str]):
+    from paxoslog.cli.grammar import ParseError, ParseExit
+
+    try:
+        ns, _ = parser.parse_known_args(words)
+        return ns, 0
+    except ParseError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{parser.prog}: error: {exc.text}\n")
+        return None, 2
+    except ParseExit as exc:
+        if exc.text:
+            sys.stderr.write(exc.text)
+        return None, exc.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
