@@ -1,0 +1,62 @@
+"""Fixtures of the proxy tests: real memcached, real CSS cells, real proxies; always stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "css"))
+
+from css_cell import Cell  # noqa: E402
+from mc_procs import Memcached, ProxyProc  # noqa: E402
+
+
+@pytest.fixture
+def memcached():
+    started: list[Memcached] = []
+
+    def make(**kw) -> Memcached:
+        m = Memcached(**kw).start()
+        started.append(m)
+        return m
+
+    try:
+        yield make
+    finally:
+        for m in started:
+            m.kill()
+
+
+@pytest.fixture
+def cell(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("PAXOS_CELL_CONFIG", raising=False)
+    c = Cell(str(tmp_path))
+    try:
+        c.start_all(init=True)
+        asyncio.run(c.wait_leader())
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def proxies(cell):
+    made: list[ProxyProc] = []
+
+    def make(backend_port: int, pid: int | None = None, start: bool = True,
+             **kw) -> ProxyProc:
+        p = ProxyProc(cell.home, len(made) if pid is None else pid, cell.name, backend_port,
+                      **kw)
+        made.append(p)
+        return p.start() if start else p
+
+    try:
+        yield make
+    finally:
+        for p in made:
+            p.kill()
