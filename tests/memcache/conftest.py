@@ -60,3 +60,45 @@ def proxies(cell):
     finally:
         for p in made:
             p.kill()
+
+
+class Env:
+    """One CSS cell, one memcached, one proxy in front of it (shared by a test module)."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self.cell = Cell(home)
+        self.mc = Memcached()
+        self.proxies: list[ProxyProc] = []
+
+    def start(self) -> Env:
+        self.cell.start_all(init=True)
+        asyncio.run(self.cell.wait_leader())
+        self.mc.start()
+        self.proxy = self.add_proxy()
+        return self
+
+    def add_proxy(self, **kw) -> ProxyProc:
+        p = ProxyProc(self.home, len(self.proxies) + 1, self.cell.name, self.mc.port, **kw)
+        self.proxies.append(p)
+        return p.start()
+
+    def close(self) -> None:
+        for p in self.proxies:
+            p.kill()
+        self.mc.kill()
+        self.cell.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = str(tmp_path_factory.mktemp("mcenv"))
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = home
+    e = Env(home)
+    try:
+        yield e.start()
+    finally:
+        e.close()
+        if old is not None:
+            os.environ["HOME"] = old

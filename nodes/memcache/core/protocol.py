@@ -94,12 +94,13 @@ def _scan(tok: bytes) -> tuple[bool, int] | None:
 
 
 def strtol32(tok: bytes) -> int | None:
-    """memcached's safe_strtol (int32 out, long parse)."""
+    """memcached's safe_strtol: parsed as a C long (ERANGE refused), then truncated to int32
+    by the assignment (so 4294967296 reads as 0, as memcached reads it)."""
     r = _scan(tok)
     if r is None:
         return None
     v = -r[1] if r[0] else r[1]
-    if v > (1 << 63) - 1 or v < -(1 << 63) or v > INT_MAX:
+    if v > (1 << 63) - 1 or v < -(1 << 63):
         return None
     return ((v + (1 << 31)) % (1 << 32)) - (1 << 31)
 
