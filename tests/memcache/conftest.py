@@ -102,3 +102,14 @@ def env(tmp_path_factory):
         e.close()
         if old is not None:
             os.environ["HOME"] = old
+
+
+@pytest.fixture
+def fenv(tmp_path, monkeypatch):
+    """A fresh cell, memcached and proxy for one fault test."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    e = Env(str(tmp_path))
+    try:
+        yield e.start()
+    finally:
+        e.close()
