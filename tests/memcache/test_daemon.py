@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-
 from mc_procs import ProxyProc, free_port, talk
+
 from nodes.css.wire import frame, read_frame, unpack
 
 
