@@ -1,0 +1,129 @@
+"""`paxos-memcache [options] <id> <css-cell> <name-space>`: the PAXOS memcache proxy.
+
+Exit codes: 0 clean stop, 1 cannot bind or already running, 2 usage or bad option, 6 bad cell
+file. Prints `READY <pid>` on stdout once the control socket and every pair listener are bound;
+the CSS session opens in the background (until then requests get `SERVER_ERROR css
+unavailable`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+
+from nodes.css.config import load_cell_config
+from nodes.css.errors import ConfigError
+
+from . import VERSION
+from .config import Options, parse
+from .errors import ProxyConfigError
+from .shell.server import Proxy
+
+log = logging.getLogger("memcache")
+
+
+def run_dir() -> str:
+    return os.path.join(os.path.expanduser("~"), "run")
+
+
+def setup_logging(kind: str, mid: int) -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    if kind == "stderr":
+        h: logging.Handler = logging.StreamHandler(sys.stderr)
+    elif kind == "syslog":
+        h = logging.handlers.SysLogHandler(address="/dev/log")
+        fmt = f"paxos-memcache#{mid}: %(levelname)s %(name)s %(message)s"
+    else:
+        d = os.path.join(os.path.expanduser("~"), "log")
+        os.makedirs(d, exist_ok=True)
+        h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-memcache-{mid}.log"),
+                                                 maxBytes=10 << 20, backupCount=5)
+    h.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.addHandler(h)
+    root.setLevel(logging.INFO)
+
+
+def fail(code: int, msg: str) -> int:
+    print(f"paxos-memcache: {msg}", file=sys.stderr)
+    log.error("%s (exit %d)", msg, code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = parse(argv)
+    except ProxyConfigError as e:
+        if str(e):
+            print(f"paxos-memcache: {e}", file=sys.stderr)
+        return 2
+    try:
+        cell = load_cell_config(opts.cell, opts.cell_config)
+    except ConfigError as e:
+        print(f"paxos-memcache: {e}", file=sys.stderr)
+        return 6
+    members = [tuple(m["tcp"]) for _, m in sorted(cell.items())]
+    setup_logging(opts.log, opts.id)
+    try:
+        return asyncio.run(run(opts, members))  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 0
+
+
+def lock_pidfile(path: str) -> int | None:
+    """Open and flock the pid file; None if a running proxy holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+async def run(opts: Options, members: list[tuple[str, int]]) -> int:
+    rd = run_dir()
+    os.makedirs(rd, mode=0o700, exist_ok=True)
+    pidfile = os.path.join(rd, f"paxos-memcache-{opts.id}.pid")
+    sock = os.path.join(rd, f"paxos-memcache-{opts.id}.sock")
+    fd = lock_pidfile(pidfile)
+    if fd is None:
+        return fail(1, f"proxy {opts.id} is already running ({pidfile} is locked)")
+    proxy = Proxy(opts, members)
+    try:
+        await proxy.start_control(sock)
+        for pair in opts.pairs:
+            await proxy.add_pair(pair)
+    except OSError as e:
+        await proxy.stop()
+        os.close(fd)
+        return fail(1, f"cannot bind: {e.strerror or e}")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, proxy.stopped.set)
+    proxy.coh.start()
+    log.info("started id=%d cell=%s name_space=%s pairs=%d version=%s", opts.id, opts.cell,
+             opts.name_space, len(opts.pairs), VERSION)
+    print(f"READY {os.getpid()}", flush=True)
+    await proxy.stopped.wait()
+    log.info("stopping")
+    await proxy.stop()
+    for p in (pidfile, sock):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+    os.close(fd)
+    log.info("stopped")
+    return proxy.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Asyncio shell of the proxy: client listeners, backend pools, the CSS session."""
