@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _from_conf(path: str, mid: int) -> dict:
     # the one place that knows where the admin's renderer lives
     from paxoslog.errors import LogError
-    from paxoslog.render import parse_conf
+    from paxoslog.core.render import parse_conf
 
     try:
         with open(path, "rb") as f:
