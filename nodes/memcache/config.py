@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _from_conf(path: str, mid: int) -> dict:
     # the one place that knows where the admin's renderer lives
-    from paxoslog.errors import LogError
     from paxoslog.core.render import parse_conf
+    from paxoslog.errors import LogError
 
     try:
         with open(path, "rb") as f:
