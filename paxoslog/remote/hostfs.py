@@ -9,7 +9,6 @@ and reads take regular files only (opened O_NONBLOCK, so a FIFO cannot block), w
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import uuid
@@ -20,7 +19,7 @@ from typing import Protocol
 from paxoslog import fsutil
 from paxoslog.remote.sftpfiles import (
     MAX_LIST,
-    MAX_READ,
+    BoundedReads,
     check_attr,
     good_name,
     path_parts,
@@ -49,7 +48,7 @@ class HostFiles(Protocol):
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class LocalFS:
+class LocalFS(BoundedReads):
     def __init__(self, root: str, host: str) -> None:
         self.root = root
         self.host = host
@@ -119,19 +118,6 @@ class LocalFS:
                 if got > limit:
                     raise too_big(self.host, parts, limit)
                 sink(chunk)
-
-    def read_file(self, path: str, limit: int = MAX_READ) -> bytes:
-        out = bytearray()
-        self._read(path, limit, out.extend)
-        return bytes(out)
-
-    def sha256(self, path: str, limit: int = MAX_READ) -> str | None:
-        digest = hashlib.sha256()
-        try:
-            self._read(path, limit, digest.update)
-        except FileNotFoundError:
-            return None
-        return digest.hexdigest()
 
     def exists(self, path: str) -> bool:
         parts = path_parts(self.host, path)

@@ -90,7 +90,29 @@ def too_big(host: str, parts: Sequence[str], limit: int) -> TooLarge:
     return TooLarge(host, f"{shown(parts)} is larger than {limit} bytes")
 
 
-class RemoteFiles:
+class BoundedReads:
+    """`read_file` and `sha256` over one bounded, confined `_read(path, limit, sink)`: the SFTP
+    and the local implementation differ only in how they open and stream a file."""
+
+    def _read(self, path: str, limit: int, sink: Callable[[bytes], object]) -> None:
+        raise NotImplementedError
+
+    def read_file(self, path: str, limit: int = MAX_READ) -> bytes:
+        out = bytearray()
+        self._read(path, limit, out.extend)
+        return bytes(out)
+
+    def sha256(self, path: str, limit: int = MAX_READ) -> str | None:
+        """Hex digest of a file, or None when it does not exist."""
+        digest = hashlib.sha256()
+        try:
+            self._read(path, limit, digest.update)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
+
+
+class RemoteFiles(BoundedReads):
     """Needs `host`, `options`, `_transport` and `run` from the class it is mixed into.
 
     Every path is below the login directory and no component is ever followed when it is a
@@ -204,20 +226,6 @@ class RemoteFiles:
                     sink(chunk)
 
     # -- the file methods
-
-    def read_file(self, path: str, limit: int = MAX_READ) -> bytes:
-        out = bytearray()
-        self._read(path, limit, out.extend)
-        return bytes(out)
-
-    def sha256(self, path: str, limit: int = MAX_READ) -> str | None:
-        """Hex digest of a remote file, or None when it does not exist."""
-        digest = hashlib.sha256()
-        try:
-            self._read(path, limit, digest.update)
-        except FileNotFoundError:
-            return None
-        return digest.hexdigest()
 
     def exists(self, path: str) -> bool:
         parts = path_parts(self.host, path)
