@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from .core.validate import MAX_CLIENT_STR
 from .errors import RequestError, Unavailable
 from .wire import frame, read_frame, unpack
 
@@ -71,7 +72,9 @@ class CssClient:
         self.request_timeout = request_timeout
         self.attempt_timeout = attempt_timeout
         self.session_timeout_ms = session_timeout_ms
-        self.info = {"host": socket.gethostname(), "pid": os.getpid(), "name": client_name}
+        # the server refuses longer strings (EPROTO): status lists them (spec 2.10)
+        self.info = {"host": socket.gethostname()[:MAX_CLIENT_STR], "pid": os.getpid(),
+                     "name": client_name[:MAX_CLIENT_STR]}
         self.rho, self.margin = rho, margin
         self.target = 0
         self.leader: tuple[str, int] | None = None

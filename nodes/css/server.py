@@ -16,12 +16,14 @@ import sys
 import time
 
 from . import VERSION
-from .config import data_dir, load_cell_config, member_id, run_dir
+from .config import config_path, data_dir, load_cell_config, member_id, run_dir
 from .core.paxos import Recovered
 from .core.replica import Replica
 from .core.service import Service
 from .core.types import Timing
 from .errors import ConfigError, StorageError
+from .shell.auth import Auth, key_path, load_key
+from .shell.guard import Limits, RepeatFilter
 from .shell.node import Node
 from .shell.storage import Storage
 
@@ -42,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground", action="store_true")
     p.add_argument("--test-hooks", action="store_true")
     p.add_argument("--unsafe-no-fsync", action="store_true")
+    p.add_argument("--no-auth", action="store_true",
+                   help="tests and benchmarks only: no cell secret, member messages unsigned")
+    lim = Limits()
+    p.add_argument("--max-conns", type=int, default=lim.max_conns)
+    p.add_argument("--max-conns-per-addr", type=int, default=lim.max_conns_per_addr)
+    p.add_argument("--frame-timeout", type=float, default=lim.frame_timeout,
+                   help="seconds a started client frame may take to arrive")
+    p.add_argument("--max-pending-bytes", type=int, default=lim.max_pending_bytes)
     d = Timing()
     for name in ("tick", "heartbeat", "lease", "election_min", "election_max", "rho",
                  "retransmit", "drain_timeout", "recall_repeat", "learner_timeout"):
@@ -74,6 +84,7 @@ def setup_logging(kind: str, cell: str, no: int) -> None:
         h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-css-{cell}-{no}.log"),
                                                  maxBytes=10 << 20, backupCount=5)
     h.setFormatter(logging.Formatter(fmt))
+    h.addFilter(RepeatFilter())  # a flood of one event must not flood the disk
     logging.getLogger().addHandler(h)
     logging.getLogger().setLevel(logging.INFO)
 
@@ -88,10 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         timing = timing_from(a)
+        limits = Limits(a.max_conns, a.max_conns_per_addr, a.frame_timeout,
+                        a.max_pending_bytes)
+        limits.check()
         members = load_cell_config(a.cell, a.config)
     except (ValueError, ConfigError) as e:
         print(f"paxos-css: {e}", file=sys.stderr)
         return 2
+    a.limits = limits
+    if a.no_auth:
+        a.key = None
+    else:
+        try:
+            a.key = load_key(key_path(a.config or config_path(a.cell), a.cell))
+        except ConfigError as e:
+            print(f"paxos-css: {e} (start with --no-auth only for tests)", file=sys.stderr)
+            return 10
     if a.no not in members:
         return fail(2, f"member {a.no} is not in the cell configuration")
     if (a.init or a.join) and not a.cell_id:
@@ -99,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.unsafe_no_fsync and not a.test_hooks:
         return fail(2, "--unsafe-no-fsync is refused without --test-hooks")
     setup_logging(a.log, a.cell, a.no)
+    if a.key is None:
+        log.warning("started with --no-auth: member messages are not authenticated")
     try:
         return asyncio.run(run(a, members, timing))
     except StorageError as e:
@@ -171,7 +196,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     info = {"member_id": m["member_id"], "start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
             "test_hooks": a.test_hooks,
             "control": os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.sock")}
-    node = Node(a.cell, a.no, cell_id, members, replica, st, info)
+    node = Node(a.cell, a.no, cell_id, members, replica, st, info, Auth(a.key), a.limits)
     try:
         await node.start()
     except OSError as e:

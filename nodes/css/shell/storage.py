@@ -44,6 +44,7 @@ class Storage:
         self.seg = None  # open file object of the current segment
         self.seg_name = ""
         self.lock_fd: int | None = None
+        self.crash_at: str | None = None  # test hook (control.CRASH_POINTS)
 
     # ---- identity, lock, marker ------------------------------------------------------------
     def is_empty(self) -> bool:
