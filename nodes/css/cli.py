@@ -61,7 +61,7 @@ async def admin(a: argparse.Namespace, members: dict[int, dict]) -> int:
     try:
         print(json.dumps(await cl.remove_learner(**kw)))
     finally:
-        cl.disconnect()
+        await cl.aclose()
     return 0
 
 

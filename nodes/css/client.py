@@ -52,6 +52,8 @@ class _Link:
         if self.closed:
             return
         self.closed = True
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
         for f in self.futs.values():
             if not f.done():
                 f.set_exception(ConnectionError("connection lost"))
@@ -91,6 +93,7 @@ class CssClient:
         self.grants: dict[int, dict] = {}
         self.grant_waiters: dict[int, asyncio.Future] = {}
         self.ka_task: asyncio.Task | None = None
+        self.old_links: list[_Link] = []  # links whose reader task may still run
         self.inflight = asyncio.Semaphore(128)
 
     # ---- connections -----------------------------------------------------------------------
@@ -98,14 +101,21 @@ class CssClient:
         if self.link is not None and not self.link.closed:
             return self.link
         addr = self.leader or self.members[self.target % len(self.members)]
+        self._prune_links()
         r, w = await asyncio.wait_for(asyncio.open_connection(addr[0], addr[1]),
                                       self.attempt_timeout)
         self.link = _Link(addr, r, w, self)
+        self.old_links.append(self.link)
         return self.link
+
+    def _prune_links(self) -> None:
+        # finished reader tasks need no waiting (aclose); keep only those still running
+        self.old_links = [lk for lk in self.old_links if not lk.task.done()]
 
     def _next_member(self, hint: dict | None) -> None:
         if self.link is not None:
             self.link.close()
+            self._prune_links()
             self.link = None
         if hint and hint.get("tcp"):
             self.leader = (hint["tcp"][0], int(hint["tcp"][1]))
@@ -256,14 +266,26 @@ class CssClient:
                 await self.call(op)
         finally:
             self.expired = True
-            self.disconnect()
+            await self.aclose()
 
     def disconnect(self) -> None:
+        """Drop the connection and stop the keep-alive (without waiting: see aclose)."""
         if self.ka_task:
             self.ka_task.cancel()
-        if self.link:
-            self.link.close()
-            self.link = None
+        for link in [self.link, *self.old_links]:
+            if link is not None:
+                link.close()
+        self.link = None
+
+    async def aclose(self) -> None:
+        """disconnect(), then wait until its tasks (keep-alive, readers) have finished, so
+        that nothing is left pending when the event loop closes."""
+        self.disconnect()
+        tasks = [t for t in [self.ka_task, *(lk.task for lk in self.old_links)]
+                 if t is not None and t is not asyncio.current_task()]
+        self.old_links = []
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- operations ------------------------------------------------------------------------
     async def create(self, name: str, data: bytes = b"", ephemeral: bool = False) -> int:
@@ -358,4 +380,4 @@ class CssClient:
         try:
             await self.close()
         except Exception:
-            self.disconnect()
+            await self.aclose()

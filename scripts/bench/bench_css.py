@@ -128,7 +128,7 @@ async def bench_css(clients: int, seconds: float, profile: str, home: str) -> di
 
         res = await measure(clients, seconds, writer, kill)
         for cl in sessions:
-            cl.disconnect()
+            await cl.aclose()
         return res
     finally:
         cell.close()

@@ -203,7 +203,7 @@ def test_abort_at_every_step_of_replace_then_a_fresh_replace_succeeds(running_ce
             assert e.value.code == "ECONFIG_CHANGED"
             res = await cl.remove_learner(mid, expect_cfg=version)
         finally:
-            cl.disconnect()
+            await cl.aclose()
         assert res == {"cfg": version + 1, "removed": True, "member_id": mid}
         assert await j.exited() == 11, j.log()
 
