@@ -337,9 +337,9 @@ class Replica(ReconfigMixin):
     def snapshot(self) -> None:
         slot = self.px.delivered
         self.last_snap = slot
-        blob = self.svc.to_blob(self._snapshot_extra())
+        cut = self.svc.cut(self._snapshot_extra())  # encoded by the shell's writer thread
         self.px.token += 1
-        self.actions.append(TakeSnapshot(slot, blob, self.px.carry(), self.px.token))
+        self.actions.append(TakeSnapshot(slot, b"", self.px.carry(), self.px.token, state=cut))
         self.px.compacted(slot)
 
     # ---- shutdown and status ---------------------------------------------------------------

@@ -7,6 +7,7 @@ it serves as session id, lock version and file version.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgpack
@@ -16,6 +17,24 @@ MAX_NAME = 512
 MAX_INFLIGHT = 128
 INT64 = (-(1 << 63), (1 << 63) - 1)
 STATE_FORMAT = 1
+
+def encode_state(cut: dict) -> bytes:
+    """msgpack of a `Service.cut()`, the files map packed entry by entry: each small packb
+    call lets another thread (the event loop) take the GIL, which one big packb of a large
+    state would hold for most of a second."""
+    pk = msgpack.Packer(use_bin_type=True)
+    parts = [pk.pack_map_header(len(cut))]
+    for k, v in cut.items():
+        parts.append(pk.pack(k))
+        if k == "files":
+            parts.append(pk.pack_map_header(len(v)))
+            for name, f in v.items():
+                parts.append(pk.pack(name))
+                parts.append(pk.pack(f))
+        else:
+            parts.append(pk.pack(v))
+    return b"".join(parts)
+
 
 # Effects returned by apply(): ("reply", key, reply) and ("push", sid, event).
 # key is (sid, seq) for session requests and ("open", tok) for `open`.
@@ -78,6 +97,16 @@ class Service:
                               "toks": self.toks, "locks": self.locks, "files": self.files,
                               "counters": self.counters, "extra": extra or {}},
                              use_bin_type=True)
+
+    def cut(self, extra: dict | None = None) -> dict:
+        """The state at this instant, cheap to take: the state machine replaces file records
+        and counters instead of changing them, so shallow copies of those maps suffice; the
+        small, mutable sessions and locks are copied deeply. `encode_state(cut)` gives the same
+        bytes as `to_blob` and may run on another thread while this state moves on."""
+        return {"format": STATE_FORMAT, "sessions": copy.deepcopy(self.sessions),
+                "toks": dict(self.toks), "locks": copy.deepcopy(self.locks),
+                "files": dict(self.files), "counters": dict(self.counters),
+                "extra": copy.deepcopy(extra or {})}
 
     @classmethod
     def from_blob(cls, blob: bytes) -> tuple[Service, dict]:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..core.replica import Replica
+from ..core.service import encode_state
 from ..core.types import Fatal, Flush, Peer, Persist, Reply, Send, TakeSnapshot
 from ..core.types import Tick as TickInput
 from .auth import Auth
@@ -100,8 +101,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
             if isinstance(a, (Persist, TakeSnapshot)):
                 self.wq.append(a)
                 if isinstance(a, TakeSnapshot):
-                    log.info("%s snapshot at slot %d (%d bytes)",
-                             "installing peer" if a.installed else "taking", a.slot, len(a.blob))
+                    log.info("%s snapshot at slot %d", "installing peer" if a.installed
+                             else "taking", a.slot)
             elif isinstance(a, (Send, Reply)):
                 if a.after is not None and a.after > self.durable:
                     self.gated.append((a.after, a))
@@ -134,7 +135,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
             if isinstance(a, Persist):
                 self.st.append(a.records)
             else:
-                self.st.snapshot(a.slot, a.blob, a.carry)
+                blob = a.blob if a.state is None else encode_state(a.state)
+                self.st.snapshot(a.slot, blob, a.carry)
             top = max(top, a.token)
         self.st.sync()
         return top
