@@ -114,7 +114,7 @@ class ClientMixin:
                 if peer_from is not None:
                     msg = self.peer_message(body)
                     frm = None if msg is None else self._accept_peer(msg)
-                    if frm is not None and not self._hook_drop(frm, "in"):
+                    if frm is not None and not self.hold and not self._hook_drop(frm, "in"):
                         self.feed(Peer(frm, msg))
                     continue
                 try:
@@ -205,6 +205,9 @@ class ClientMixin:
                "clients_total": len(self.r.svc.sessions), "clients_next": None,
                "dropped": self.dropped, "auth": self.auth.on,
                "auth_failures": self.auth_failures, **self.guard.status(),
+               "incarnation": self.info.get("incarnation"),
+               "init_seen": (self.init_wait or {}).get("seen", {}),
+               "waiting_for": (self.init_wait or {}).get("waiting_for", []),
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
         # names are bounded (validate.py), but many sessions can still make a big list
         while len(pack(dict(out))) > MAX_FRAME - 4096 and clients:

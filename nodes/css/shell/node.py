@@ -42,6 +42,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
         self.auth = auth or Auth(None)
         self.guard = Guard(limits or Limits())
         self.auth_failures = 0
+        self.hold = False  # --init: no Tick (no election) until the genesis members are seen
+        self.init_wait: dict | None = None
         self.loop = asyncio.get_event_loop()
         self.t0 = time.monotonic()
         self.durable = 0
@@ -179,7 +181,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
 
     async def _ticker(self) -> None:
         while self.ticking:
-            self.feed(TickInput())
+            if not self.hold:
+                self.feed(TickInput())
             await asyncio.sleep(self.r.t.tick)
 
     async def shutdown(self, comment: str) -> None:

@@ -115,7 +115,9 @@ class PeerMixin:
         if msg is None:
             return
         frm = self._accept_peer(msg)
-        if frm is None or self._hook_drop(frm, "in"):
+        if frm is None or self.hold or self._hook_drop(frm, "in"):
+            # hold (--init wait): a data directory re-created under a live identity must not
+            # promise or accept anything before the genesis check refuses it
             return
         self.feed(Peer(frm, msg))
 

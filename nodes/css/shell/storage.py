@@ -136,6 +136,20 @@ class Storage:
             records += self._read_segment(p, last=(i == len(segs) - 1))
         return slot, blob, records
 
+    def check_continuity(self, snap_slot: int) -> None:
+        """Refuse a data directory whose log does not reach back to its snapshot (or to slot
+        1): its member lost durable state (promises, accepts) it may have acknowledged, so it
+        must not vote again under its identity; it comes back only through join (spec 2.8)."""
+        segs = self._segments()
+        if not segs:
+            raise StorageError(f"{self.path}: MEMBER present but no WAL: this member's data "
+                               "was lost; it may not rejoin under its old identity (replace "
+                               "it: --join gives a new one)")
+        if segs[0][0] > snap_slot + 1:
+            raise StorageError(f"{self.path}: the WAL starts at slot {segs[0][0]} but the "
+                               f"newest snapshot is at slot {snap_slot}: data lost; replace "
+                               "this member (--join gives a new identity)")
+
     def _read_segment(self, p: str, last: bool) -> list[dict]:
         with open(p, "rb") as f:
             data = f.read()
