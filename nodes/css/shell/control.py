@@ -15,10 +15,14 @@ CRASH_POINTS = (
     "wal_before_fsync",  # records written, not yet fsynced
     "wal_after_fsync",  # fsynced, before any gated reply or message is released
     "snapshot_mid_write",  # half of the snapshot's temporary file written
+    "snapshot_after_rename",  # snapshot renamed into place, directory not yet fsynced
     "snapshot_before_truncate",  # snapshot durable, old WAL segments not yet deleted
-    "replace_before_accept",  # a replace/finalize/remove_learner entry about to be persisted
+    # configuration changes; `kind` (add_learner, replace, finalize, remove_learner) picks the
+    # phase, none means the first entry of any kind
+    "replace_before_accept",  # a configuration entry about to be written to the WAL
     "replace_after_apply",  # a configuration entry applied, before the next one is proposed
 )
+CFG_KINDS = ("add_learner", "replace", "finalize", "remove_learner")
 
 
 class ControlMixin:
@@ -88,7 +92,11 @@ class ControlMixin:
             point = msg.get("point")
             if point not in CRASH_POINTS:
                 raise ValueError(f"unknown crash point {point!r}; one of {CRASH_POINTS}")
+            kind = msg.get("kind")
+            if kind is not None and kind not in CFG_KINDS:
+                raise ValueError(f"unknown entry kind {kind!r}; one of {CFG_KINDS}")
             self.hooks["crash_at"] = point
+            self.crash_kind = kind
             self.st.crash_at = point
             return {"ok": True}
         return {"ok": False, "err": "EINVAL", "msg": f"unknown request {t!r}"}

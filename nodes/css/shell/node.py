@@ -29,6 +29,16 @@ from .storage import Storage
 log = logging.getLogger("css.node")
 
 
+def _has_cfg(records: list[dict], kind: str | None) -> bool:
+    """An ACCEPT record carrying a configuration entry (of `kind`, if given)."""
+    for r in records:
+        if r.get("r") == "ACCEPT" and isinstance(r.get("val"), list):
+            for c in r["val"]:
+                if isinstance(c, dict) and c.get("op") == "_cfg" and kind in (None, c.get("kind")):
+                    return True
+    return False
+
+
 class Node(PeerMixin, ClientMixin, ControlMixin):
     def __init__(self, cell: str, no: int, cell_id: str, members: dict[int, dict],
                  replica: Replica, storage: Storage, info: dict, auth: Auth | None = None,
@@ -42,6 +52,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
         self.auth = auth or Auth(None)
         self.guard = Guard(limits or Limits())
         self.auth_failures = 0
+        self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
         self.hold = False  # --init: no Tick (no election) until the genesis members are seen
         self.init_wait: dict | None = None
         self.loop = asyncio.get_event_loop()
@@ -84,6 +95,9 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
                      inp.msg.get("t") if isinstance(inp, Peer) else "")
         if self.r.cfg["version"] != self.last_cfg:
             self.last_cfg = self.r.cfg["version"]
+            if self.st.crash_at == "replace_after_apply" and self.crash_kind in (
+                    None, getattr(self.r, "last_cfg_kind", None)):
+                self.st.crash_point("replace_after_apply")
             cfg = self.r.cfg
             log.info("configuration version %d: voters=%s learners=%s retired=%s joint=%s",
                      cfg["version"], sorted(m["no"] for m in cfg["members"].values()
@@ -135,12 +149,19 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
         top = 0
         for a in batch:
             if isinstance(a, Persist):
+                if self.st.crash_at == "replace_before_accept" and _has_cfg(a.records,
+                                                                            self.crash_kind):
+                    self.st.crash_point("replace_before_accept")
                 self.st.append(a.records)
             else:
                 blob = a.blob if a.state is None else encode_state(a.state)
                 self.st.snapshot(a.slot, blob, a.carry)
             top = max(top, a.token)
+        if any(isinstance(a, Persist) for a in batch):
+            self.st.crash_point("wal_before_fsync")
         self.st.sync()
+        if any(isinstance(a, Persist) for a in batch):
+            self.st.crash_point("wal_after_fsync")
         return top
 
     def _written(self, fut: asyncio.Future) -> None:

@@ -18,6 +18,7 @@ from ..errors import StorageError
 from .durable import fsync_dir, unlink_durable, write_atomic
 
 FORMAT = 1
+TEMP_PREFIX = ".tmp-"  # temporary files of atomic writes; recovery ignores them
 REC = struct.Struct(">II")
 log = logging.getLogger("css.storage")
 
@@ -218,11 +219,14 @@ class Storage:
         """Store a snapshot, start a new segment with `carry`, then drop old files."""
         self._sync_file()
         path = os.path.join(self.snap_dir, f"snap-{slot:020d}.msgpack")
-        write_atomic(path, _pack({"format": FORMAT, "slot": slot, "crc": zlib.crc32(blob),
-                                  "blob": blob}), self.fsync)
+        data = _pack({"format": FORMAT, "slot": slot, "crc": zlib.crc32(blob), "blob": blob})
+        if self.crash_at in ("snapshot_mid_write", "snapshot_after_rename"):
+            self._crash_in_snapshot(path, data)
+        write_atomic(path, data, self.fsync)
         self.open_segment(slot + 1)
         self.append(carry)
         self._sync_file()
+        self.crash_point("snapshot_before_truncate")
         snaps = self._snaps()
         keep_from = snaps[1][0] + 1 if len(snaps) > 1 else 1
         for _s, p in snaps[2:]:
@@ -230,6 +234,29 @@ class Storage:
         for first, p in self._segments():
             if first < keep_from and p != self.seg_name:
                 unlink_durable(p, self.fsync)
+
+    # ---- test hooks (--test-hooks, crash_at) ----------------------------------------------
+    def crash_point(self, point: str) -> None:
+        """Die here, as kill -9 would, if the test armed this point (spec 5.4)."""
+        if self.crash_at == point:
+            log.warning("crash_at %s: exiting", point)
+            os._exit(99)
+
+    def _crash_in_snapshot(self, path: str, data: bytes) -> None:
+        """write_atomic's steps, dying half-way through the temporary file, or after the
+        rename but before the directory fsync."""
+        tmp = os.path.join(self.snap_dir, f"{TEMP_PREFIX}{os.getpid()}-crash")
+        with open(tmp, "wb") as f:
+            if self.crash_at == "snapshot_mid_write":
+                f.write(data[:len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                self.crash_point("snapshot_mid_write")
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+        self.crash_point("snapshot_after_rename")
 
     def close(self) -> None:
         if self.seg is not None:
