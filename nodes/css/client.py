@@ -136,7 +136,7 @@ class CssClient:
         """Send `msg` to the leader until it answers with anything but a redirect."""
         deadline = time.monotonic() + (timeout or self.request_timeout)
         backoff = 0.05
-        dead = 0
+        dead = full = 0
         seq = msg.get("seq")
         while True:
             left = deadline - time.monotonic()
@@ -165,6 +165,16 @@ class CssClient:
                         continue  # still queued on the leader: keep waiting on the same link
             except (TimeoutError, OSError, ConnectionError):
                 rep = None
+            disk = rep is not None and rep.get("err") == "ENOSPC" and (
+                rep.get("info") or {}).get("disk")
+            if disk:
+                # that member's disk is full: another may lead; all of them full is an answer
+                full += 1
+                if full >= len(self.members):
+                    return rep
+                rep = None
+            elif rep is not None:
+                full = 0
             if rep is not None and rep.get("err") not in RETRY_CODES:
                 return rep
             if rep is not None:

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "retransmit", "drain_timeout", "recall_repeat", "learner_timeout"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
                        help=f"seconds (default {getattr(d, name)})" if name != "rho" else None)
-    for name in ("pipeline_window", "snapshot_every", "log_retain"):
+    for name in ("pipeline_window", "snapshot_every", "log_retain", "max_state_bytes"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     return p
 
@@ -66,7 +66,7 @@ def timing_from(a: argparse.Namespace) -> Timing:
     t = Timing(**{k: getattr(a, k) for k in (
         "tick", "heartbeat", "lease", "election_min", "election_max", "rho", "retransmit",
         "drain_timeout", "recall_repeat", "learner_timeout", "pipeline_window", "snapshot_every",
-        "log_retain")})
+        "log_retain", "max_state_bytes")})
     t.check()
     return t
 

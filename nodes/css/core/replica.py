@@ -18,6 +18,7 @@ from .types import Client, Closed, Fatal, Flush, Out, Peer, Reply, Send, TakeSna
 READS = ("read", "stat", "list", "counter_get", "session_info")
 LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
           "delete_prefix", "counter_add")
+GROWING = ("open", "lock", "create", "write", "cas", "counter_add")  # may enlarge the state
 ADMIN = ("replace", "remove_learner")  # configuration changes asked for on the client port
 SLOT_SHIFT = 512  # pos = slot * 512 + index in the batch
 
@@ -210,6 +211,12 @@ class Replica(ReconfigMixin):
                 if msg["seq"] in sess["waiting"]:
                     self.pending[key] = (conn, rid)  # a queued lock: answered when granted
                     return None
+        if op in GROWING and key not in self.inflight:
+            grow = 512 + len(msg.get("name") or "") + len(msg.get("data") or b"")
+            if self.svc.state_bytes() + grow > self.t.max_state_bytes:
+                # decided by the leader before logging, so members with other limits agree
+                return answer(err("ENOSPC", limit=self.t.max_state_bytes,
+                                  what="max_state_bytes"))
         self.pending[key] = (conn, rid)
         if key not in self.inflight:
             cmd = {k: v for k, v in msg.items() if k not in ("t", "v", "id")}

@@ -47,6 +47,10 @@ class Err(Exception):
         self.code, self.info = code, info
 
 
+def _fsize(name: str, f: dict) -> int:
+    return len(name) + len(f["data"]) + 64
+
+
 def ok(res: Any = None) -> dict:
     return {"ok": True, "res": res}
 
@@ -90,6 +94,7 @@ class Service:
         self.locks: dict[str, dict] = {}
         self.files: dict[str, dict] = {}
         self.counters: dict[str, int] = {}
+        self.file_bytes = 0  # sum of _fsize over files, kept as files change
 
     # ---- snapshots -------------------------------------------------------------------------
     def to_blob(self, extra: dict | None = None) -> bytes:
@@ -116,6 +121,7 @@ class Service:
         s = cls()
         s.sessions, s.toks, s.locks = d["sessions"], d["toks"], d["locks"]
         s.files, s.counters = d["files"], d["counters"]
+        s.file_bytes = sum(_fsize(n, f) for n, f in s.files.items())
         return s, d.get("extra", {})
 
     # ---- entry point -----------------------------------------------------------------------
@@ -197,9 +203,9 @@ class Service:
         if abort:
             for n in held:
                 if self.locks[n]["mode"] == "W":
-                    self.files.pop(n, None)
+                    self._drop_file(n)
         for n in [n for n, f in self.files.items() if f.get("eph") == sid]:
-            del self.files[n]
+            self._drop_file(n)
         touched = set(held)
         for n, lk in self.locks.items():
             before = len(lk["waiters"])
@@ -331,8 +337,22 @@ class Service:
         old = self.files.get(name)
         f = {"data": data, "version": pos, "ctime": old["ctime"] if old else cmd.get("w", 0),
              "mtime": cmd.get("w", 0), "eph": old["eph"] if old else eph}
+        if old is not None:
+            self.file_bytes -= _fsize(name, old)
         self.files[name] = f
+        self.file_bytes += _fsize(name, f)
         return ok({"version": pos})
+
+    def _drop_file(self, name: str) -> None:
+        f = self.files.pop(name, None)
+        if f is not None:
+            self.file_bytes -= _fsize(name, f)
+
+    def state_bytes(self) -> int:
+        """An estimate of the state's size (max_state_bytes, spec 2.5): file names and data
+        exactly, a fixed allowance per record otherwise."""
+        return (self.file_bytes + 96 * len(self.counters) + 128 * len(self.locks)
+                + 512 * len(self.sessions))
 
     def _op_create(self, sid: int, seq: int, cmd: dict, pos: int, fx: list) -> dict:
         name, data = check_name(cmd.get("name")), check_data(cmd.get("data", b""))
@@ -361,7 +381,7 @@ class Service:
         ev = cmd.get("expect_version")
         if ev is not None and self.files[name]["version"] != ev:
             raise Err("ECONFLICT", version=self.files[name]["version"])
-        del self.files[name]
+        self._drop_file(name)
         return ok()
 
     def _op_delete_prefix(self, sid: int, seq: int, cmd: dict, pos: int, fx: list) -> dict:
@@ -370,7 +390,7 @@ class Service:
             raise Err("EINVAL", what="prefix")
         names = [n for n in self.files if n.startswith(prefix)]
         for n in names:
-            del self.files[n]
+            self._drop_file(n)
         return ok({"count": len(names)})
 
     # ---- counters --------------------------------------------------------------------------
@@ -428,4 +448,5 @@ class Service:
 
     def counts(self) -> dict:
         return {"sessions": len(self.sessions), "locks": len(self.locks),
-                "files": len(self.files), "counters": len(self.counters)}
+                "files": len(self.files), "counters": len(self.counters),
+                "state_bytes": self.state_bytes()}

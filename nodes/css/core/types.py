@@ -27,6 +27,7 @@ class Timing:
     snapshot_every: int = 10000
     log_retain: int = 5000
     max_batch: int = 256
+    max_state_bytes: int = 256 << 20  # writes beyond it fail with ENOSPC (spec 2.5)
     # a learner the leader has not heard from for this long is removed (remove_learner): a
     # join whose process died or was forged must not block every later replace
     learner_timeout: float = 60.0

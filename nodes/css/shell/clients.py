@@ -114,7 +114,7 @@ class ClientMixin:
                 if peer_from is not None:
                     msg = self.peer_message(body)
                     frm = None if msg is None else self._accept_peer(msg)
-                    if frm is not None and not self.hold and not self._hook_drop(frm, "in"):
+                    if frm is not None and not self.paused() and not self._hook_drop(frm, "in"):
                         self.feed(Peer(frm, msg))
                     continue
                 try:
@@ -180,7 +180,12 @@ class ClientMixin:
                 "cfg": self.r.cfg["version"], "version": VERSION, "protocol": PROTOCOL,
                 "members": [{"no": m["no"], "tcp": m["tcp"]}
                             for _i, m in sorted(self.r.members.items())],
-                "limits": {"max_frame": MAX_FRAME, "max_file": 65536, "max_inflight": 128}}})
+                "limits": {"max_frame": MAX_FRAME, "max_file": 65536, "max_inflight": 128,
+                           "max_state_bytes": self.r.t.max_state_bytes}}})
+        elif self.disk_full is not None:
+            # not even a read: a member that cannot write has stopped taking part (no lease)
+            conn.send({**base, "ok": False, "err": "ENOSPC", "info": {"disk": True},
+                       "msg": f"disk full on member {self.no}: {self.disk_full}"})
         else:
             self.feed(Client(conn, msg))
 
@@ -206,6 +211,7 @@ class ClientMixin:
                "dropped": self.dropped, "auth": self.auth.on,
                "auth_failures": self.auth_failures, **self.guard.status(),
                "incarnation": self.info.get("incarnation"),
+               "disk_full": self.disk_full is not None, "disk_error": self.disk_full,
                "init_seen": (self.init_wait or {}).get("seen", {}),
                "waiting_for": (self.init_wait or {}).get("waiting_for", []),
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}

@@ -8,6 +8,7 @@ run once that token is durable.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -27,6 +28,13 @@ from .peers import PeerMixin, UdpProto
 from .storage import Storage
 
 log = logging.getLogger("css.node")
+DISK_RETRY = 1.0  # seconds between write attempts while the disk is full
+
+
+class DiskFull(Exception):
+    def __init__(self, index: int, error: OSError) -> None:
+        super().__init__(str(error))
+        self.index, self.error = index, error
 
 
 def _has_cfg(records: list[dict], kind: str | None) -> bool:
@@ -53,6 +61,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
         self.guard = Guard(limits or Limits())
         self.auth_failures = 0
         self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
+        self.disk_full: str | None = None  # the error while the disk is full
         self.hold = False  # --init: no Tick (no election) until the genesis members are seen
         self.init_wait: dict | None = None
         self.loop = asyncio.get_event_loop()
@@ -137,25 +146,38 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
             self.send_peer(a.to, a.msg)
 
     # ---- writer ----------------------------------------------------------------------------
+    def _disk_full(self, rest: list, error: OSError) -> None:
+        """A full disk: stop taking part (no ticks, no member messages, client requests get
+        ENOSPC) while the unwritten actions wait; retry every second. Nothing acknowledged,
+        nothing half-written (the storage rolled the failed write back)."""
+        if self.disk_full is None:
+            log.error("disk full, member stops acknowledging until space returns: %s", error)
+        self.disk_full = str(error)
+        self.wq = rest + self.wq
+        self.loop.call_later(DISK_RETRY, self.kick_writer)
+
+    def paused(self) -> bool:
+        return self.hold or self.disk_full is not None
+
     def kick_writer(self) -> None:
         if self.writing or not self.wq:
             return
         batch, self.wq = self.wq, []
         self.writing = True
         fut = self.loop.run_in_executor(self.executor, self._write, batch)
-        fut.add_done_callback(self._written)
+        fut.add_done_callback(lambda f: self._written(f, batch))
 
     def _write(self, batch: list) -> int:
         top = 0
-        for a in batch:
-            if isinstance(a, Persist):
-                if self.st.crash_at == "replace_before_accept" and _has_cfg(a.records,
-                                                                            self.crash_kind):
-                    self.st.crash_point("replace_before_accept")
-                self.st.append(a.records)
-            else:
-                blob = a.blob if a.state is None else encode_state(a.state)
-                self.st.snapshot(a.slot, blob, a.carry)
+        for i, a in enumerate(batch):
+            try:
+                self._write_one(a)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    # nothing of batch[i] is on disk (rolled back); batch[:i] is written and
+                    # is made durable by the fsync of the retry, whose tokens are higher
+                    raise DiskFull(i, e) from None
+                raise
             top = max(top, a.token)
         if any(isinstance(a, Persist) for a in batch):
             self.st.crash_point("wal_before_fsync")
@@ -164,15 +186,32 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
             self.st.crash_point("wal_after_fsync")
         return top
 
-    def _written(self, fut: asyncio.Future) -> None:
+    def _write_one(self, a: Any) -> None:
+        if isinstance(a, Persist):
+            if self.st.crash_at == "replace_before_accept" and _has_cfg(a.records,
+                                                                        self.crash_kind):
+                self.st.crash_point("replace_before_accept")
+            self.st.append(a.records)
+        else:
+            if a.state is not None:
+                a.blob, a.state = encode_state(a.state), None  # once, also on a retry
+            self.st.snapshot(a.slot, a.blob, a.carry)
+
+    def _written(self, fut: asyncio.Future, batch: list | None = None) -> None:
         self.writing = False
         try:
             top = fut.result()
+        except DiskFull as e:
+            self._disk_full(batch[e.index:], e.error)
+            return
         except Exception as e:
             # after a failed fsync the page cache cannot be trusted: never retry
             log.critical("durable write failed: %s", e)
             os._exit(13)
         self.durable = max(self.durable, top)
+        if self.disk_full is not None:
+            log.warning("disk space is back: writing again")
+            self.disk_full = None
         ready = [a for t, a in self.gated if t <= self.durable]
         self.gated = [(t, a) for t, a in self.gated if t > self.durable]
         for a in ready:
@@ -202,7 +241,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
 
     async def _ticker(self) -> None:
         while self.ticking:
-            if not self.hold:
+            if not self.paused():
                 self.feed(TickInput())
             await asyncio.sleep(self.r.t.tick)
 
@@ -222,11 +261,16 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
             while self.now() < deadline and (self.now() < settle or px.commit < max(
                     px.peer_commit.values(), default=0)):
                 await asyncio.sleep(0.01)
-        while self.writing or self.wq:
+        while (self.writing or self.wq) and (self.disk_full is None or self.now() < deadline):
             await asyncio.sleep(0.005)
         for s in self.servers:
             s.close()
         self.ticking = False
+        if self.disk_full is not None:
+            # what is not written is not acknowledged either; the next start recovers
+            log.error("disk full: stopping without a SHUTDOWN marker (crash restart next)")
+            self.stopped.set()
+            return
         try:
             await asyncio.get_event_loop().run_in_executor(self.executor, self.st.close)
             self.st.write_shutdown(self.r.px.delivered + 1, comment)

@@ -115,7 +115,7 @@ class PeerMixin:
         if msg is None:
             return
         frm = self._accept_peer(msg)
-        if frm is None or self.hold or self._hook_drop(frm, "in"):
+        if frm is None or self.paused() or self._hook_drop(frm, "in"):
             # hold (--init wait): a data directory re-created under a live identity must not
             # promise or accept anything before the genesis check refuses it
             return

@@ -6,11 +6,13 @@ HEADER record carrying the format number, so a reader meets an unknown format ex
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import struct
 import zlib
+from typing import Any
 
 import msgpack
 
@@ -189,26 +191,48 @@ class Storage:
         name = os.path.join(self.wal_dir, f"wal-{first_slot:020d}.log")
         if self.seg is not None and name == self.seg_name:
             return
+        fresh = not os.path.exists(name)
+        # unbuffered: a failed write (ENOSPC) leaves nothing queued that a later flush could
+        # write after the rollback
+        seg = open(name, "ab", buffering=0)
+        if fresh:
+            try:
+                self._write_all(seg, encode_record({"r": "HEADER", "format": FORMAT}))
+                if self.fsync:
+                    os.fdatasync(seg.fileno())
+                    fsync_dir(self.wal_dir)
+            except OSError:
+                seg.close()
+                unlink_durable(name, self.fsync)  # never leave a segment without its header
+                raise
         if self.seg is not None:
             self.seg.close()
-        fresh = not os.path.exists(name)
-        self.seg = open(name, "ab")
-        self.seg_name = name
-        if fresh:
-            self.seg.write(encode_record({"r": "HEADER", "format": FORMAT}))
-            self._sync_file()
-            if self.fsync:
-                fsync_dir(self.wal_dir)
+        self.seg, self.seg_name = seg, name
 
     def resume(self) -> None:
         segs = self._segments()
         self.open_segment(segs[-1][0] if segs else 1)
 
+    @staticmethod
+    def _write_all(f: Any, data: bytes) -> None:
+        """Write everything or roll the file back to where it was and raise: a full disk
+        (ENOSPC) must never leave a partial record in the WAL."""
+        start = os.lseek(f.fileno(), 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                n = f.write(view)
+                if not n:
+                    raise OSError(errno.ENOSPC, "short write")
+                view = view[n:]
+        except OSError:
+            os.ftruncate(f.fileno(), start)
+            raise
+
     def append(self, records: list[dict]) -> None:
-        self.seg.write(b"".join(encode_record(r) for r in records))
+        self._write_all(self.seg, b"".join(encode_record(r) for r in records))
 
     def _sync_file(self) -> None:
-        self.seg.flush()
         if self.fsync:
             os.fdatasync(self.seg.fileno())
 
@@ -223,8 +247,19 @@ class Storage:
         if self.crash_at in ("snapshot_mid_write", "snapshot_after_rename"):
             self._crash_in_snapshot(path, data)
         write_atomic(path, data, self.fsync)
+        prev = self.seg_name
         self.open_segment(slot + 1)
-        self.append(carry)
+        try:
+            self.append(carry)
+        except OSError:
+            # the new segment has only its header: drop it and go on in the old one, so a
+            # retry starts the same way (the snapshot file itself is complete and durable)
+            self.seg.close()
+            self.seg = None
+            unlink_durable(self.seg_name, self.fsync)
+            self.seg_name = ""
+            self.open_segment(int(os.path.basename(prev)[4:-4]))
+            raise
         self._sync_file()
         self.crash_point("snapshot_before_truncate")
         snaps = self._snaps()
