@@ -13,7 +13,20 @@ from . import membership as mb
 from .paxos import Paxos, Recovered
 from .reconfig import ReconfigMixin, recovered_config
 from .service import Service, err
-from .types import Client, Closed, Fatal, Flush, Out, Peer, Reply, Send, TakeSnapshot, Tick, Timing
+from .types import (
+    Client,
+    Closed,
+    Fatal,
+    Flush,
+    OfferSnapshot,
+    Out,
+    Peer,
+    Reply,
+    Send,
+    TakeSnapshot,
+    Tick,
+    Timing,
+)
 
 READS = ("read", "stat", "list", "counter_get", "session_info")
 LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
@@ -67,6 +80,9 @@ class Replica(ReconfigMixin):
         self.next_recall = 0.0
         self.last_snap = self.px.snap_slot
         self.stopping = False
+        # the shell streams snapshot files (OfferSnapshot); without it (simulators) the state
+        # goes inline in one SNAPSHOT message
+        self.offer_snapshots = False
         self.heard: dict[int, float] = {}
         self.watch_from = now
         self.next_probe = 0.0
@@ -126,6 +142,9 @@ class Replica(ReconfigMixin):
             self.heard[frm] = now
         if t == "CATCHUP_REQ" and int(msg.get("lo", 0)) < self.px.log_start \
                 and frm in self.members:
+            if self.offer_snapshots:
+                self.actions.append(OfferSnapshot(frm))
+                return
             blob = self.svc.to_blob(self._snapshot_extra())
             self.actions.append(Send(frm, {"t": "SNAPSHOT", "slot": self.px.delivered,
                                            "blob": blob}))

@@ -111,6 +111,14 @@ class TakeSnapshot:
 
 
 @dataclass
+class OfferSnapshot:
+    """Member `to` needs log this member no longer keeps: offer it the newest snapshot file
+    (the shell streams it in chunks, spec 2.7)."""
+
+    to: int
+
+
+@dataclass
 class Fatal:
     reason: str
     exit_code: int = 11

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from .. import PROTOCOL, VERSION
-from ..core.types import Client, Closed, Peer
+from ..core.types import Client, Closed
 from ..core.validate import BadRequest, check_request
 from ..errors import ProtocolError
 from ..wire import HDR, MAX_FRAME, MAX_PEER_FRAME, frame, pack, unpack
@@ -114,8 +114,12 @@ class ClientMixin:
                 if peer_from is not None:
                     msg = self.peer_message(body)
                     frm = None if msg is None else self._accept_peer(msg)
-                    if frm is not None and not self.paused() and not self._hook_drop(frm, "in"):
-                        self.feed(Peer(frm, msg))
+                    if frm is not None and frm >= 0 and msg["t"] == "SNAP_GET":
+                        await self.serve_chunk(writer, msg)
+                        await writer.drain()
+                    elif frm is not None and not self.paused() and not self._hook_drop(
+                            frm, "in"):
+                        self.peer_in(frm, msg)
                     continue
                 try:
                     msg = unpack(body)
@@ -212,6 +216,7 @@ class ClientMixin:
                "auth_failures": self.auth_failures, **self.guard.status(),
                "incarnation": self.info.get("incarnation"),
                "disk_full": self.disk_full is not None, "disk_error": self.disk_full,
+               **self.snap_status(),
                "init_seen": (self.init_wait or {}).get("seen", {}),
                "waiting_for": (self.init_wait or {}).get("waiting_for", []),
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}

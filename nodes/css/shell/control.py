@@ -85,6 +85,11 @@ class ControlMixin:
                 raise ValueError("ms must be in 0..60000")
             self.loop.call_soon(time.sleep, ms / 1000)
             return {"ok": True}
+        if t == "snap_cut":
+            # serving snapshot chunks, this member drops the connection once, after `after`
+            # chunks (the receiver then resumes)
+            self.hooks["snap_cut"] = int(msg.get("after", 1))
+            return {"ok": True}
         if t == "force_snapshot":
             self.dispatch(self._snap())
             return {"ok": True}

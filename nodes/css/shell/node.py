@@ -18,13 +18,14 @@ from typing import Any
 
 from ..core.replica import Replica
 from ..core.service import encode_state
-from ..core.types import Fatal, Flush, Peer, Persist, Reply, Send, TakeSnapshot
+from ..core.types import Fatal, Flush, OfferSnapshot, Peer, Persist, Reply, Send, TakeSnapshot
 from ..core.types import Tick as TickInput
 from .auth import Auth
 from .clients import ClientMixin
 from .control import ControlMixin
 from .guard import Guard, Limits
 from .peers import PeerMixin, UdpProto
+from .snapxfer import SnapMixin
 from .storage import Storage
 
 log = logging.getLogger("css.node")
@@ -47,7 +48,7 @@ def _has_cfg(records: list[dict], kind: str | None) -> bool:
     return False
 
 
-class Node(PeerMixin, ClientMixin, ControlMixin):
+class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
     def __init__(self, cell: str, no: int, cell_id: str, members: dict[int, dict],
                  replica: Replica, storage: Storage, info: dict, auth: Auth | None = None,
                  limits: Limits | None = None) -> None:
@@ -62,6 +63,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
         self.auth_failures = 0
         self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
         self.disk_full: str | None = None  # the error while the disk is full
+        self.snap_init()
+        replica.offer_snapshots = True
         self.hold = False  # --init: no Tick (no election) until the genesis members are seen
         self.init_wait: dict | None = None
         self.loop = asyncio.get_event_loop()
@@ -133,6 +136,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin):
                     self.gated.append((a.after, a))
                 else:
                     self.perform(a)
+            elif isinstance(a, OfferSnapshot):
+                self.offer_snapshot(a.to)
             elif isinstance(a, Fatal):
                 self.fatal(a.reason, a.exit_code)
         self.kick_writer()

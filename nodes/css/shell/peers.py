@@ -119,7 +119,14 @@ class PeerMixin:
             # hold (--init wait): a data directory re-created under a live identity must not
             # promise or accept anything before the genesis check refuses it
             return
-        self.feed(Peer(frm, msg))
+        self.peer_in(frm, msg)
+
+    def peer_in(self, frm: int, msg: dict) -> None:
+        """An accepted member message: the shell's own (snapshot transfer) or the core's."""
+        if msg.get("t") == "SNAPSHOT_AVAILABLE":
+            self.on_snapshot_offer(frm, msg)
+        else:
+            self.feed(Peer(frm, msg))
 
     def _hook_drop(self, peer: int, direction: str) -> bool:
         rule = self.hooks["drop"].get((peer, direction)) or self.hooks["drop"].get((-1, direction))
