@@ -125,7 +125,7 @@ def test_full_disk_stops_acks_and_recovers(tmpfs_cell, caplog) -> None:
     for no in range(3):
         p = cell.procs.pop(no)
         p.send_signal(signal.SIGTERM)
-        assert p.wait(20) == 0
+        assert p.wait(20) == 0, cell.log(no)[-3000:]
     caplog.set_level(logging.WARNING, logger="css.storage")
     for d in dirs:  # every record of every segment verifies: nothing torn, nothing truncated
         _slot, _blob, records = Storage(d).load()

@@ -63,6 +63,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.auth_failures = 0
         self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
         self.disk_full: str | None = None  # the error while the disk is full
+        self.sealed = False  # clean stop: storage closed, inputs ignored
         self.snap_init()
         replica.offer_snapshots = True
         self.hold = False  # --init: no Tick (no election) until the genesis members are seen
@@ -93,6 +94,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
 
     # ---- inputs ----------------------------------------------------------------------------
     def feed(self, inp: Any) -> None:
+        if self.sealed:
+            return
         try:
             acts = self.r.handle(inp, self.now(), time.time())
         except Exception:
@@ -165,7 +168,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         return self.hold or self.disk_full is not None
 
     def kick_writer(self) -> None:
-        if self.writing or not self.wq:
+        if self.writing or not self.wq or self.sealed:
             return
         batch, self.wq = self.wq, []
         self.writing = True
@@ -271,6 +274,11 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         for s in self.servers:
             s.close()
         self.ticking = False
+        # from here on nothing may reach the storage: a PREPARE of the members electing a
+        # successor would otherwise be persisted into a closed WAL (exit 13 on a clean stop)
+        self.sealed = True
+        if self.udp is not None:
+            self.udp.close()
         if self.disk_full is not None:
             # what is not written is not acknowledged either; the next start recovers
             log.error("disk full: stopping without a SHUTDOWN marker (crash restart next)")
