@@ -45,6 +45,10 @@ PROFILES = {
              "--election-max", "3.0", "--retransmit", "0.15"],  # the timings before issue 11
 }
 FAILOVER_CLIENTS = 32
+# one attempt's timeout before a client tries another member: the CSS library's
+# attempt_timeout; the etcd writers get the same, or a request stuck on the killed leader
+# would hold each closed-loop writer for the whole request timeout
+ATTEMPT = 1.0
 
 
 class Load:
@@ -133,7 +137,7 @@ async def bench_css(clients: list[int], seconds: float, kills: int, profile: str
         sessions: list[CssClient] = []
 
         async def writer(i: int):
-            cl = CssClient(cell.addrs(), request_timeout=30, attempt_timeout=1.0)
+            cl = CssClient(cell.addrs(), request_timeout=30, attempt_timeout=ATTEMPT)
             await cl.open()
             sessions.append(cl)
 
@@ -255,7 +259,7 @@ def http_writer(e: Etcd):
             try:
                 await asyncio.wait_for(conn["c"].post("/v3/kv/put", {
                     "key": base64.b64encode(k.encode()).decode(),
-                    "value": base64.b64encode(v).decode()}), 5)
+                    "value": base64.b64encode(v).decode()}), ATTEMPT)
             except Exception:
                 state["m"] = (state["m"] + 1) % 3
                 conn["c"] = Http(e.hosts[state["m"]], e.cport)
@@ -279,7 +283,7 @@ def grpc_writer(e: Etcd, clients: list):
 
         async def w(k: str, v: bytes) -> None:
             try:
-                await asyncio.wait_for(conn["c"].put(k.encode(), v), 5)
+                await asyncio.wait_for(conn["c"].put(k.encode(), v), ATTEMPT)
             except Exception:
                 state["m"] = (state["m"] + 1) % 3
                 conn["c"] = await connect()

@@ -216,7 +216,7 @@ class ClientMixin:
                "auth_failures": self.auth_failures, **self.guard.status(),
                "incarnation": self.info.get("incarnation"),
                "disk_full": self.disk_full is not None, "disk_error": self.disk_full,
-               **self.snap_status(),
+               **self.snap_status(), **self.hook_status(),
                "init_seen": (self.init_wait or {}).get("seen", {}),
                "waiting_for": (self.init_wait or {}).get("waiting_for", []),
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
