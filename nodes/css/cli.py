@@ -11,6 +11,9 @@ Usage: paxos-css-cli [--cell C | --members H:P,...] <command> [args]
   remove-learner MEMBER_ID [--expect-cfg N]
                          remove a learner from the replicated configuration (its member id is
                          retired); JSON {cfg, removed, member_id}; already retired: removed false
+  gen-key                create the cell secret <cell>.key beside the cell file (mode 0600,
+                         32 random bytes); refuses to overwrite one. Run once per cell by
+                         whoever creates it; every member host needs the same file
   abort-join NO [--expect-cfg N]
                          the same for the learner joining as line NO (abort of a replace before
                          REPLACE is decided; refused with ENOT_LEARNER afterwards)
@@ -58,7 +61,7 @@ async def admin(a: argparse.Namespace, members: dict[int, dict]) -> int:
     try:
         print(json.dumps(await cl.remove_learner(**kw)))
     finally:
-        cl.disconnect()
+        await cl.aclose()
     return 0
 
 
@@ -67,7 +70,19 @@ def usage(msg: str) -> int:
     return 2
 
 
+def gen_key(a: argparse.Namespace) -> int:
+    from .config import config_path
+    from .shell.auth import generate_key, key_path
+
+    path = key_path(a.config or config_path(a.cell), a.cell)
+    generate_key(path)
+    print(path)
+    return 0
+
+
 async def run(a: argparse.Namespace) -> int:
+    if a.cmd == "gen-key":
+        return gen_key(a)
     members = _members(a)
     if a.cmd in ("remove-learner", "abort-join"):
         return await admin(a, members)

@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from .core.validate import MAX_CLIENT_STR
 from .errors import RequestError, Unavailable
 from .wire import frame, read_frame, unpack
 
@@ -51,6 +52,8 @@ class _Link:
         if self.closed:
             return
         self.closed = True
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
         for f in self.futs.values():
             if not f.done():
                 f.set_exception(ConnectionError("connection lost"))
@@ -71,7 +74,9 @@ class CssClient:
         self.request_timeout = request_timeout
         self.attempt_timeout = attempt_timeout
         self.session_timeout_ms = session_timeout_ms
-        self.info = {"host": socket.gethostname(), "pid": os.getpid(), "name": client_name}
+        # the server refuses longer strings (EPROTO): status lists them (spec 2.10)
+        self.info = {"host": socket.gethostname()[:MAX_CLIENT_STR], "pid": os.getpid(),
+                     "name": client_name[:MAX_CLIENT_STR]}
         self.rho, self.margin = rho, margin
         self.target = 0
         self.leader: tuple[str, int] | None = None
@@ -88,6 +93,7 @@ class CssClient:
         self.grants: dict[int, dict] = {}
         self.grant_waiters: dict[int, asyncio.Future] = {}
         self.ka_task: asyncio.Task | None = None
+        self.old_links: list[_Link] = []  # links whose reader task may still run
         self.inflight = asyncio.Semaphore(128)
 
     # ---- connections -----------------------------------------------------------------------
@@ -95,14 +101,21 @@ class CssClient:
         if self.link is not None and not self.link.closed:
             return self.link
         addr = self.leader or self.members[self.target % len(self.members)]
+        self._prune_links()
         r, w = await asyncio.wait_for(asyncio.open_connection(addr[0], addr[1]),
                                       self.attempt_timeout)
         self.link = _Link(addr, r, w, self)
+        self.old_links.append(self.link)
         return self.link
+
+    def _prune_links(self) -> None:
+        # finished reader tasks need no waiting (aclose); keep only those still running
+        self.old_links = [lk for lk in self.old_links if not lk.task.done()]
 
     def _next_member(self, hint: dict | None) -> None:
         if self.link is not None:
             self.link.close()
+            self._prune_links()
             self.link = None
         if hint and hint.get("tcp"):
             self.leader = (hint["tcp"][0], int(hint["tcp"][1]))
@@ -123,7 +136,7 @@ class CssClient:
         """Send `msg` to the leader until it answers with anything but a redirect."""
         deadline = time.monotonic() + (timeout or self.request_timeout)
         backoff = 0.05
-        dead = 0
+        dead = full = 0
         seq = msg.get("seq")
         while True:
             left = deadline - time.monotonic()
@@ -152,6 +165,16 @@ class CssClient:
                         continue  # still queued on the leader: keep waiting on the same link
             except (TimeoutError, OSError, ConnectionError):
                 rep = None
+            disk = rep is not None and rep.get("err") == "ENOSPC" and (
+                rep.get("info") or {}).get("disk")
+            if disk:
+                # that member's disk is full: another may lead; all of them full is an answer
+                full += 1
+                if full >= len(self.members):
+                    return rep
+                rep = None
+            elif rep is not None:
+                full = 0
             if rep is not None and rep.get("err") not in RETRY_CODES:
                 return rep
             if rep is not None:
@@ -253,14 +276,26 @@ class CssClient:
                 await self.call(op)
         finally:
             self.expired = True
-            self.disconnect()
+            await self.aclose()
 
     def disconnect(self) -> None:
+        """Drop the connection and stop the keep-alive (without waiting: see aclose)."""
         if self.ka_task:
             self.ka_task.cancel()
-        if self.link:
-            self.link.close()
-            self.link = None
+        for link in [self.link, *self.old_links]:
+            if link is not None:
+                link.close()
+        self.link = None
+
+    async def aclose(self) -> None:
+        """disconnect(), then wait until its tasks (keep-alive, readers) have finished, so
+        that nothing is left pending when the event loop closes."""
+        self.disconnect()
+        tasks = [t for t in [self.ka_task, *(lk.task for lk in self.old_links)]
+                 if t is not None and t is not asyncio.current_task()]
+        self.old_links = []
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- operations ------------------------------------------------------------------------
     async def create(self, name: str, data: bytes = b"", ephemeral: bool = False) -> int:
@@ -355,4 +390,4 @@ class CssClient:
         try:
             await self.close()
         except Exception:
-            self.disconnect()
+            await self.aclose()

@@ -16,12 +16,14 @@ import sys
 import time
 
 from . import VERSION
-from .config import data_dir, load_cell_config, member_id, run_dir
+from .config import config_path, data_dir, load_cell_config, member_id, run_dir
 from .core.paxos import Recovered
 from .core.replica import Replica
 from .core.service import Service
 from .core.types import Timing
 from .errors import ConfigError, StorageError
+from .shell.auth import Auth, key_path, load_key
+from .shell.guard import Limits, RepeatFilter
 from .shell.node import Node
 from .shell.storage import Storage
 
@@ -42,12 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground", action="store_true")
     p.add_argument("--test-hooks", action="store_true")
     p.add_argument("--unsafe-no-fsync", action="store_true")
+    p.add_argument("--no-auth", action="store_true",
+                   help="tests and benchmarks only: no cell secret, member messages unsigned")
+    lim = Limits()
+    p.add_argument("--max-conns", type=int, default=lim.max_conns)
+    p.add_argument("--max-conns-per-addr", type=int, default=lim.max_conns_per_addr)
+    p.add_argument("--frame-timeout", type=float, default=lim.frame_timeout,
+                   help="seconds a started client frame may take to arrive")
+    p.add_argument("--max-pending-bytes", type=int, default=lim.max_pending_bytes)
     d = Timing()
     for name in ("tick", "heartbeat", "lease", "election_min", "election_max", "rho",
                  "retransmit", "drain_timeout", "recall_repeat", "learner_timeout"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
                        help=f"seconds (default {getattr(d, name)})" if name != "rho" else None)
-    for name in ("pipeline_window", "snapshot_every", "log_retain"):
+    for name in ("pipeline_window", "snapshot_every", "log_retain", "max_state_bytes"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     return p
 
@@ -56,7 +66,7 @@ def timing_from(a: argparse.Namespace) -> Timing:
     t = Timing(**{k: getattr(a, k) for k in (
         "tick", "heartbeat", "lease", "election_min", "election_max", "rho", "retransmit",
         "drain_timeout", "recall_repeat", "learner_timeout", "pipeline_window", "snapshot_every",
-        "log_retain")})
+        "log_retain", "max_state_bytes")})
     t.check()
     return t
 
@@ -74,6 +84,7 @@ def setup_logging(kind: str, cell: str, no: int) -> None:
         h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-css-{cell}-{no}.log"),
                                                  maxBytes=10 << 20, backupCount=5)
     h.setFormatter(logging.Formatter(fmt))
+    h.addFilter(RepeatFilter())  # a flood of one event must not flood the disk
     logging.getLogger().addHandler(h)
     logging.getLogger().setLevel(logging.INFO)
 
@@ -88,10 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         timing = timing_from(a)
+        limits = Limits(a.max_conns, a.max_conns_per_addr, a.frame_timeout,
+                        a.max_pending_bytes)
+        limits.check()
         members = load_cell_config(a.cell, a.config)
     except (ValueError, ConfigError) as e:
         print(f"paxos-css: {e}", file=sys.stderr)
         return 2
+    a.limits = limits
+    if a.no_auth:
+        a.key = None
+    else:
+        try:
+            a.key = load_key(key_path(a.config or config_path(a.cell), a.cell))
+        except ConfigError as e:
+            print(f"paxos-css: {e} (start with --no-auth only for tests)", file=sys.stderr)
+            return 10
     if a.no not in members:
         return fail(2, f"member {a.no} is not in the cell configuration")
     if (a.init or a.join) and not a.cell_id:
@@ -99,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.unsafe_no_fsync and not a.test_hooks:
         return fail(2, "--unsafe-no-fsync is refused without --test-hooks")
     setup_logging(a.log, a.cell, a.no)
+    if a.key is None:
+        log.warning("started with --no-auth: member messages are not authenticated")
     try:
         return asyncio.run(run(a, members, timing))
     except StorageError as e:
@@ -111,8 +136,10 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     if a.init:
         if not st.is_empty():
             return fail(4, f"{path}: data directory present; --init needs it absent or empty")
+        # the incarnation tells this data directory from an earlier one of the same identity
         st.create({"cell": a.cell, "cell_id": a.cell_id, "no": a.no,
-                   "member_id": member_id(a.cell_id, a.no), "created": time.time()})
+                   "member_id": member_id(a.cell_id, a.no), "created": time.time(),
+                   "incarnation": os.urandom(8).hex()})
         mode = "init"
     elif a.join:
         if not st.is_empty():
@@ -143,10 +170,8 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     for r in records:
         rec.feed(r)
     svc, extra = Service.from_blob(blob) if blob is not None else (Service(), {})
-    if mode == "init":
-        refusal = await probe_peers_for_init(members, a.no, cell_id)
-        if refusal:
-            return fail(4, refusal)
+    if mode == "restart":
+        st.check_continuity(snap_slot)
     now = time.monotonic()
     me = members[a.no]
     join = {"cno": a.no, "member_id": m["member_id"], "udp": me["udp"],
@@ -169,9 +194,10 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     rd = run_dir()
     os.makedirs(rd, mode=0o700, exist_ok=True)
     info = {"member_id": m["member_id"], "start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
-            "test_hooks": a.test_hooks,
+            "test_hooks": a.test_hooks, "incarnation": m.get("incarnation"),
             "control": os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.sock")}
-    node = Node(a.cell, a.no, cell_id, members, replica, st, info)
+    node = Node(a.cell, a.no, cell_id, members, replica, st, info, Auth(a.key), a.limits)
+    node.hold = mode == "init"  # no election before every genesis member is seen (2.6)
     try:
         await node.start()
     except OSError as e:
@@ -184,6 +210,16 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     log.info("started %s#%d mode=%s next_seq=%d version=%s", a.cell, a.no, mode,
              replica.px.delivered + 1, VERSION)
     print(f"READY {os.getpid()}", flush=True)
+    if mode == "init":
+        waiter = asyncio.get_running_loop().create_task(wait_genesis(node, members, cell_id))
+        await asyncio.wait([waiter, asyncio.ensure_future(node.stopped.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        refusal = waiter.result() if waiter.done() else None
+        waiter.cancel()
+        if refusal:
+            node.exit_code = 4
+            fail(4, refusal)
+            node.stopped.set()
     await node.stopped.wait()
     for path_ in (pidfile, info["control"]):
         try:
@@ -193,19 +229,38 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     return node.exit_code
 
 
-async def probe_peers_for_init(members: dict[int, dict], no: int, cell_id: str) -> str | None:
-    """Refuse --init when a peer already serves this cell with applied slots."""
+async def wait_genesis(node: Node, members: dict[int, dict], cell_id: str) -> str | None:
+    """--init (spec 2.6): hold elections until every genesis member answers a probe with this
+    cell id and an empty state; None then, or the refusal when a peer already serves this cell
+    with applied slots. A peer that is ahead only because it finished this same wait before us
+    reports our incarnation among those it saw empty, and is accepted."""
     from .probe import status
 
-    for n, m in members.items():
-        if n == no:
-            continue
-        try:
-            st = await status(tuple(m["tcp"]), timeout=0.5)
-        except Exception:
-            continue
-        if st.get("cell_id") == cell_id and st.get("next_seq", 1) > 1:
-            return "cell already initialized; use replace"
+    mine = node.info["incarnation"]
+    waiting = sorted(n for n in members if n != node.no)
+    node.init_wait = {"waiting_for": list(waiting), "seen": {}}
+    logged = False
+    while waiting:
+        for n in list(waiting):
+            try:
+                st = await status(tuple(members[n]["tcp"]), timeout=0.5)
+            except Exception:
+                continue
+            if st.get("cell_id") != cell_id:
+                continue
+            seen_me = (st.get("init_seen") or {}).get(str(node.no)) == mine
+            if st.get("next_seq", 1) > 1 and not seen_me:
+                return "cell already initialized; use replace"
+            waiting.remove(n)
+            node.init_wait["seen"][str(n)] = st.get("incarnation")
+        node.init_wait["waiting_for"] = list(waiting)
+        if waiting:
+            if not logged:
+                log.info("init: waiting for genesis members %s", waiting)
+                logged = True
+            await asyncio.sleep(0.2)
+    log.info("init: every genesis member answered; joining elections")
+    node.hold = False
     return None
 
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Benchmark: a 3-member CSS cell against a 3-member etcd on loopback, same run, same load.
 
-Each system gets `--clients` concurrent clients (default 32) doing small writes for
-`--seconds`, with fsync on; then the leader is killed with SIGKILL under load and the time until
-writes succeed again is measured. Prints one table. etcd is used through its HTTP/JSON gateway
-(Debian package etcd-server; `apt-get install etcd-server`), skipped if `etcd` is not installed.
+Throughput: `--clients` concurrent closed-loop clients (default 1, 32 and 256) doing small
+writes for `--seconds` each, fsync on. etcd is measured through its HTTP/JSON gateway and
+through its native gRPC API (the asyncio client `aetcd`), and CSS is compared with the faster of
+the two. Failover: under 32 writers the leader is killed with SIGKILL `--kills` times (default
+10, the killed member restarted and caught up between kills); each time, the time from the kill
+until a write started after the kill is acknowledged; median and worst are printed.
 
-    .venv/bin/python scripts/bench/bench_css.py [--clients 32] [--seconds 10] [--profile default]
+etcd: Debian package etcd-server (`apt-get install etcd-server`); aetcd from PyPI
+(`.venv/bin/pip install aetcd`); each is skipped when missing.
+
+    .venv/bin/python scripts/bench/bench_css.py [--clients 1,32,256] [--seconds 10]
+                                                 [--kills 10] [--profile default]
 """
 
 from __future__ import annotations
@@ -28,25 +34,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "css"))
 
+import css_cell  # noqa: E402
 from css_cell import Cell  # noqa: E402
 
 from nodes.css.client import CssClient  # noqa: E402
 
 PROFILES = {
-    "default": [],  # spec 2.11 timings: election 1.5-3 s, lease 1 s
-    "fast": ["--heartbeat", "0.05", "--lease", "0.5", "--election-min", "0.6",
-             "--election-max", "1.0", "--retransmit", "0.08"],
+    "default": [],  # spec 2.11 timings: heartbeat 50 ms, lease 0.5 s, election 0.6-1 s
+    "slow": ["--heartbeat", "0.1", "--lease", "1.0", "--election-min", "1.5",
+             "--election-max", "3.0", "--retransmit", "0.15"],  # the timings before issue 11
 }
+FAILOVER_CLIENTS = 32
+# one attempt's timeout before a client tries another member: the CSS library's
+# attempt_timeout; the etcd writers get the same, or a request stuck on the killed leader
+# would hold each closed-loop writer for the whole request timeout
+ATTEMPT = 1.0
 
 
 class Load:
-    """Closed-loop writers; records latencies and the longest gap without a successful write."""
+    """Closed-loop writers; records latencies, errors and the first write after each kill."""
 
     def __init__(self) -> None:
         self.lat: list[float] = []
         self.stop = asyncio.Event()
-        self.last_ok = time.monotonic()
-        self.gaps: list[float] = []
         self.errors = 0
         self.killed_at: float | None = None
         self.first_after: float | None = None
@@ -70,50 +80,64 @@ class Load:
             if self.killed_at is not None and t0 >= self.killed_at and self.first_after is None:
                 self.first_after = t1
             self.lat.append(t1 - t0)
-            self.gaps.append(t1 - self.last_ok)
-            self.last_ok = max(self.last_ok, t1)
 
 
-def summary(lat: list[float], seconds: float) -> tuple[float, float, float]:
-    if not lat:
-        return 0.0, float("nan"), float("nan")
+def summary(lat: list[float], seconds: float) -> dict:
+    if len(lat) < 2:
+        return {"ops": 0.0, "p50": float("nan"), "p99": float("nan")}
     q = statistics.quantiles(lat, n=100)
-    return len(lat) / seconds, q[49] * 1000, q[98] * 1000
+    return {"ops": len(lat) / seconds, "p50": q[49] * 1000, "p99": q[98] * 1000}
 
 
-async def measure(n: int, seconds: float, writer, kill=None) -> dict:
+async def throughput(n: int, seconds: float, writer) -> dict:
     load = Load()
     task = asyncio.create_task(load.run(n, writer))
-    await asyncio.sleep(1.0)  # warm-up
+    await asyncio.sleep(1.0)  # warm-up (and connection set-up)
     load.lat.clear()
+    errors0 = load.errors
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
-    elapsed = time.monotonic() - t0
-    res = dict(zip(("ops", "p50", "p99"), summary(list(load.lat), elapsed), strict=True))
-    if kill is not None:
-        await kill(load)
-        while load.first_after is None and time.monotonic() - load.killed_at < 30:
-            await asyncio.sleep(0.01)
-        # time from the kill until a write that was started after the kill succeeded
-        res["failover"] = (load.first_after - load.killed_at) if load.first_after else float("nan")
+    res = summary(list(load.lat), time.monotonic() - t0)
+    res["errors"] = load.errors - errors0
     load.stop.set()
     await task
     return res
 
 
+async def failover(kills: int, writer, kill_leader, restart) -> list[float]:
+    """Kill the leader `kills` times under load; seconds until the next acknowledged write."""
+    load = Load()
+    task = asyncio.create_task(load.run(FAILOVER_CLIENTS, writer))
+    out: list[float] = []
+    try:
+        await asyncio.sleep(2.0)
+        for _ in range(kills):
+            load.killed_at = load.first_after = None  # the kill sets killed_at
+            victim = await kill_leader(load)
+            while load.first_after is None and time.monotonic() - load.killed_at < 30:
+                await asyncio.sleep(0.005)
+            out.append(load.first_after - load.killed_at if load.first_after else float("nan"))
+            await restart(victim)
+            await asyncio.sleep(2.0)  # it rejoins and catches up before the next kill
+    finally:
+        load.stop.set()
+        await task
+    return out
+
+
 # ---- CSS ---------------------------------------------------------------------------------
-async def bench_css(clients: int, seconds: float, profile: str, home: str) -> dict:
+async def bench_css(clients: list[int], seconds: float, kills: int, profile: str,
+                    home: str) -> dict:
+    css_cell.FAST = []  # the bench uses the spec timings (or --profile), not test ones
     cell = Cell(home, extra=PROFILES[profile])
-    cell.extra = PROFILES[profile]
-    import css_cell
-    css_cell.FAST = []  # the bench uses the spec timings (or --profile), not the test ones
+    res: dict = {}
     try:
         cell.start_all(init=True)
         await cell.wait_leader(timeout=30)
         sessions: list[CssClient] = []
 
         async def writer(i: int):
-            cl = CssClient(cell.addrs(), request_timeout=30, attempt_timeout=1.0)
+            cl = CssClient(cell.addrs(), request_timeout=30, attempt_timeout=ATTEMPT)
             await cl.open()
             sessions.append(cl)
 
@@ -121,14 +145,23 @@ async def bench_css(clients: int, seconds: float, profile: str, home: str) -> di
                 await cl.write(k, v)
             return w
 
-        async def kill(load: Load) -> None:
+        for n in clients:
+            res[n] = await throughput(n, seconds, writer)
+            await asyncio.gather(*(c.close() for c in sessions), return_exceptions=True)
+            sessions.clear()
+
+        async def kill_leader(load: Load) -> int:
             leader = await cell.wait_leader()
             load.killed_at = time.monotonic()
             cell.kill(leader)
+            return leader
 
-        res = await measure(clients, seconds, writer, kill)
-        for cl in sessions:
-            cl.disconnect()
+        async def restart(no: int) -> None:
+            cell.start(no)
+
+        if kills:
+            res["failover"] = await failover(kills, writer, kill_leader, restart)
+        await asyncio.gather(*(c.aclose() for c in sessions), return_exceptions=True)
         return res
     finally:
         cell.close()
@@ -162,95 +195,174 @@ class Http:
         return json.loads(resp)
 
 
-async def bench_etcd(clients: int, seconds: float, home: str) -> dict | None:
-    etcd = shutil.which("etcd")
-    if etcd is None:
-        return None
+class Etcd:
+    """A 3-member etcd cluster on 127.0.0.1-3 (fsync on, its default timings)."""
+
     hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     cport, pport = 23790, 23800
-    cluster = ",".join(f"e{i}=http://{h}:{pport}" for i, h in enumerate(hosts))
-    procs = {}
-    for i, h in enumerate(hosts):
-        procs[i] = subprocess.Popen(
-            [etcd, "--name", f"e{i}", "--data-dir", os.path.join(home, f"etcd{i}"),
-             "--listen-client-urls", f"http://{h}:{cport}",
-             "--advertise-client-urls", f"http://{h}:{cport}",
-             "--listen-peer-urls", f"http://{h}:{pport}",
-             "--initial-advertise-peer-urls", f"http://{h}:{pport}",
-             "--initial-cluster", cluster, "--initial-cluster-state", "new",
+
+    def __init__(self, exe: str, home: str) -> None:
+        self.exe, self.home = exe, home
+        self.procs: dict[int, subprocess.Popen] = {}
+
+    def start(self, i: int, state: str = "new") -> None:
+        h = self.hosts[i]
+        cluster = ",".join(f"e{k}=http://{x}:{self.pport}" for k, x in enumerate(self.hosts))
+        self.procs[i] = subprocess.Popen(
+            [self.exe, "--name", f"e{i}", "--data-dir", os.path.join(self.home, f"etcd{i}"),
+             "--listen-client-urls", f"http://{h}:{self.cport}",
+             "--advertise-client-urls", f"http://{h}:{self.cport}",
+             "--listen-peer-urls", f"http://{h}:{self.pport}",
+             "--initial-advertise-peer-urls", f"http://{h}:{self.pport}",
+             "--initial-cluster", cluster, "--initial-cluster-state", state,
              "--initial-cluster-token", "bench", "--log-level", "error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        async def leader() -> int:
-            for _ in range(300):
-                for i, h in enumerate(hosts):
-                    if i not in procs:
-                        continue
-                    try:
-                        st = await asyncio.wait_for(Http(h, cport).post(
-                            "/v3/maintenance/status", {}), 1)
-                        if st.get("leader") == st["header"].get("member_id"):
-                            return i
-                    except Exception:
-                        pass
-                await asyncio.sleep(0.1)
-            raise RuntimeError("etcd has no leader")
-        await leader()
 
-        async def writer(i: int):
-            # every client talks to its own member; etcd forwards writes to the leader
-            state = {"m": i % 3}
-            conn = {"c": Http(hosts[state["m"]], cport)}
-
-            async def w(k: str, v: bytes) -> None:
+    async def leader(self) -> int:
+        for _ in range(300):
+            for i, h in enumerate(self.hosts):
+                if i not in self.procs:
+                    continue
                 try:
-                    await asyncio.wait_for(conn["c"].post("/v3/kv/put", {
-                        "key": base64.b64encode(k.encode()).decode(),
-                        "value": base64.b64encode(v).decode()}), 5)
+                    st = await asyncio.wait_for(Http(h, self.cport).post(
+                        "/v3/maintenance/status", {}), 1)
+                    if st.get("leader") == st["header"].get("member_id"):
+                        return i
                 except Exception:
-                    state["m"] = (state["m"] + 1) % 3
-                    conn["c"] = Http(hosts[state["m"]], cport)
-                    raise
-            return w
+                    pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError("etcd has no leader")
 
-        async def kill(load: Load) -> None:
-            lead = await leader()
-            load.killed_at = time.monotonic()
-            procs[lead].send_signal(signal.SIGKILL)
-            procs[lead].wait()
-            del procs[lead]
+    async def kill_leader(self, load: Load) -> int:
+        lead = await self.leader()
+        load.killed_at = time.monotonic()
+        self.procs[lead].send_signal(signal.SIGKILL)
+        self.procs.pop(lead).wait()
+        return lead
 
-        return await measure(clients, seconds, writer, kill)
-    finally:
-        for p in procs.values():
+    async def restart(self, i: int) -> None:
+        self.start(i, "existing")
+
+    def close(self) -> None:
+        for p in self.procs.values():
             p.kill()
             p.wait()
 
 
+def http_writer(e: Etcd):
+    async def writer(i: int):
+        # every client talks to its own member; etcd forwards writes to the leader
+        state = {"m": i % 3}
+        conn = {"c": Http(e.hosts[state["m"]], e.cport)}
+
+        async def w(k: str, v: bytes) -> None:
+            try:
+                await asyncio.wait_for(conn["c"].post("/v3/kv/put", {
+                    "key": base64.b64encode(k.encode()).decode(),
+                    "value": base64.b64encode(v).decode()}), ATTEMPT)
+            except Exception:
+                state["m"] = (state["m"] + 1) % 3
+                conn["c"] = Http(e.hosts[state["m"]], e.cport)
+                raise
+        return w
+    return writer
+
+
+def grpc_writer(e: Etcd, clients: list):
+    import aetcd
+
+    async def writer(i: int):
+        state = {"m": i % 3}
+
+        async def connect() -> object:
+            c = aetcd.Client(e.hosts[state["m"]], e.cport, timeout=5)
+            await c.connect()
+            clients.append(c)
+            return c
+        conn = {"c": await connect()}
+
+        async def w(k: str, v: bytes) -> None:
+            try:
+                await asyncio.wait_for(conn["c"].put(k.encode(), v), ATTEMPT)
+            except Exception:
+                state["m"] = (state["m"] + 1) % 3
+                conn["c"] = await connect()
+                raise
+        return w
+    return writer
+
+
+async def bench_etcd(clients: list[int], seconds: float, kills: int, home: str) -> dict | None:
+    exe = shutil.which("etcd")
+    if exe is None:
+        return None
+    try:
+        import aetcd  # noqa: F401
+        have_grpc = True
+    except ImportError:
+        have_grpc = False
+    e = Etcd(exe, home)
+    for i in range(3):
+        e.start(i)
+    res: dict = {"http": {}, "grpc": {} if have_grpc else None}
+    grpc_clients: list = []
+    try:
+        await e.leader()
+        for n in clients:
+            res["http"][n] = await throughput(n, seconds, http_writer(e))
+            if have_grpc:
+                res["grpc"][n] = await throughput(n, seconds, grpc_writer(e, grpc_clients))
+                await asyncio.gather(*(c.close() for c in grpc_clients), return_exceptions=True)
+                grpc_clients.clear()
+        if kills:
+            w = grpc_writer(e, grpc_clients) if have_grpc else http_writer(e)
+            res["failover"] = await failover(kills, w, e.kill_leader, e.restart)
+        return res
+    finally:
+        await asyncio.gather(*(c.close() for c in grpc_clients), return_exceptions=True)
+        e.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--clients", default="1,32,256", help="comma-separated client counts")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="default")
     a = ap.parse_args()
+    clients = [int(x) for x in a.clients.split(",")]
     home = tempfile.mkdtemp(prefix="bench-css-")
     os.environ["HOME"] = home
     try:
-        css = asyncio.run(bench_css(a.clients, a.seconds, a.profile, os.path.join(home, "css")))
-        etcd = asyncio.run(bench_etcd(a.clients, a.seconds, os.path.join(home, "etcd")))
+        css = asyncio.run(bench_css(clients, a.seconds, a.kills, a.profile,
+                                    os.path.join(home, "css")))
+        etcd = asyncio.run(bench_etcd(clients, a.seconds, a.kills, os.path.join(home, "etcd")))
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print(f"\n{a.clients} clients, small writes, fsync on, {a.seconds:.0f} s, "
-          f"CSS timing profile: {a.profile}")
-    print(f"{'system':<8} {'writes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'failover s':>11}")
-    for name, r in (("css", css), ("etcd", etcd)):
-        if r is None:
-            print(f"{name:<8} {'(etcd not installed)':>40}")
-            continue
-        print(f"{name:<8} {r['ops']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
-              f"{r.get('failover', float('nan')):>11.2f}")
-    if etcd:
-        print(f"throughput ratio css/etcd: {css['ops'] / etcd['ops']:.2f}")
+    print(f"\nsmall writes, fsync on, {a.seconds:.0f} s per row, CSS timing profile: "
+          f"{a.profile}")
+    print(f"{'clients':>7} {'system':<10} {'writes/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>7}")
+    for n in clients:
+        rows = [("css", css[n])]
+        if etcd:
+            rows.append(("etcd-http", etcd["http"][n]))
+            if etcd["grpc"] is not None:
+                rows.append(("etcd-grpc", etcd["grpc"][n]))
+        for name, r in rows:
+            print(f"{n:>7} {name:<10} {r['ops']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+                  f"{r['errors']:>7}")
+        if etcd:
+            best = max(r["ops"] for name, r in rows if name != "css")
+            print(f"{'':>7} css / faster etcd: {css[n]['ops'] / best:.2f}x")
+    if a.kills:
+        print(f"\nfailover after leader kill -9 until the next acknowledged write, "
+              f"{FAILOVER_CLIENTS} writers, {a.kills} kills")
+        for name, r in (("css", css.get("failover")), ("etcd", (etcd or {}).get("failover"))):
+            if r:
+                ok = [x for x in r if x == x]
+                print(f"{name:<10} median {statistics.median(ok):.2f} s, worst {max(ok):.2f} s, "
+                      f"all {' '.join(f'{x:.2f}' for x in r)}")
     return 0
 
 

@@ -23,6 +23,7 @@ class Joiner:
         conf = Path(cell.config_path).read_text().splitlines()
         conf[no] = f"{no} {host} {cell.base} {host} {cell.base + 100}"
         (self.home / "etc" / "cell" / f"{cell.name}.conf").write_text("\n".join(conf) + "\n")
+        cell.copy_key(str(self.home / "etc" / "cell"))
         self.addr = (host, cell.base + 100)
         self.extra = extra or []
         self.proc: subprocess.Popen | None = None

@@ -104,7 +104,7 @@ class Workload:
                 if e.code == "ESESSION_EXPIRED":
                     self.expired += 1
             except Exception:
-                cl.disconnect()
+                await cl.aclose()
 
     async def run(self, faults) -> None:
         self.last: dict = {}

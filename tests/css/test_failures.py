@@ -27,8 +27,8 @@ def test_leader_kill9_under_load(running_cell) -> None:
 
     asyncio.run(w.run(faults))
     verify(w)
-    # election_max 0.9 + lease 0.4 + 1 s (spec 5.3) with the test timings
-    assert outage[0] < 0.9 + 0.4 + 1.0, f"new leader after {outage[0]:.2f}s"
+    # election_max + lease + 1 s (spec 5.3) with the default timings of spec 2.11
+    assert outage[0] < 1.0 + 0.5 + 1.0, f"new leader after {outage[0]:.2f}s"
     sts = asyncio.run(cell.statuses())
     assert len({s["commit"] for s in sts.values()}) <= 2 and len(sts) == 3
 
@@ -87,4 +87,4 @@ def test_isolated_leader_stops_serving_and_majority_takes_over(far_cell, firewal
     assert seen["old_lease_ms"] == 0, "an isolated leader must lose its lease"
     assert seen["ok_after"] > seen["ok_during"], "the majority must serve during the isolation"
     assert seen["leaders"] == [seen["new"]], "the old leader must step down after healing"
-    assert seen["failover"] < 0.9 + 0.4 + 1.0
+    assert seen["failover"] < 1.0 + 0.5 + 1.0  # election_max + lease + 1 s (spec 5.3)

@@ -21,6 +21,7 @@ from nodes.css.client import CssClient
 from nodes.css.core.reconfig import PROMOTE_MAX_LAG
 from nodes.css.errors import RequestError
 from nodes.css.probe import leader_request, remove_learner, replace, status
+from nodes.css.shell.auth import Auth
 from nodes.css.wire import pack
 
 
@@ -33,6 +34,7 @@ def test_replace_member_under_load(running_cell, tmp_path) -> None:
     conf = (home2 / "etc" / "cell" / "cell0.conf").read_text().splitlines()
     conf[0] = f"0 127.0.0.4 {cell.base} 127.0.0.4 {cell.base + 100}"
     (home2 / "etc" / "cell" / "cell0.conf").write_text("\n".join(conf) + "\n")
+    cell.copy_key(str(home2 / "etc" / "cell"))
     new_addr = ("127.0.0.4", cell.base + 100)
     env = {**os.environ, "HOME": str(home2)}
     joiner = subprocess.Popen([sys.executable, "-m", "nodes.css.server", "cell0", "0", "--join",
@@ -201,7 +203,7 @@ def test_abort_at_every_step_of_replace_then_a_fresh_replace_succeeds(running_ce
             assert e.value.code == "ECONFIG_CHANGED"
             res = await cl.remove_learner(mid, expect_cfg=version)
         finally:
-            cl.disconnect()
+            await cl.aclose()
         assert res == {"cfg": version + 1, "removed": True, "member_id": mid}
         assert await j.exited() == 11, j.log()
 
@@ -250,11 +252,14 @@ def test_dead_and_forged_learners_are_dropped_after_the_learner_timeout(cell,
         return {m["member_id"]: m["role"] for m in cfg["members"].values()}
 
     async def go() -> None:
-        # a forged JOIN: datagrams naming a member id that no process holds
+        # a JOIN naming a member id that no process holds, signed with the cell secret (an
+        # unsigned one is dropped: test_peer_auth), as a joiner that died at once would send
         forged = os.urandom(8).hex()
-        join = pack({"t": "JOIN", "cno": 0, "member_id": forged, "udp": ["127.0.0.9", cell.base],
+        with open(cell.key_path, "rb") as f:
+            auth = Auth(f.read())
+        join = auth.sign(pack({"t": "JOIN", "cno": 0, "member_id": forged, "udp": ["127.0.0.9", cell.base],
                      "tcp": ["127.0.0.9", cell.base + 100], "cell_id": cell.cell_id,
-                     "no": -1, "from": forged})
+                     "no": -1, "from": forged}))
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         try:

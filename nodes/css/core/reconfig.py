@@ -52,6 +52,7 @@ class ReconfigMixin:
         key = ("cfg", cmd.get("kind"), cmd.get("new", cmd.get("id")))
         if code is None:
             self.cfg = new
+            self.last_cfg_kind = cmd["kind"]  # the shell's crash_at hook names entry kinds
             self._sync_members()
             if cmd["kind"] == "add_learner":
                 self.heard[cmd["id"]] = now  # its timeout runs from its admission

@@ -13,11 +13,25 @@ from . import membership as mb
 from .paxos import Paxos, Recovered
 from .reconfig import ReconfigMixin, recovered_config
 from .service import Service, err
-from .types import Client, Closed, Fatal, Flush, Out, Peer, Reply, Send, TakeSnapshot, Tick, Timing
+from .types import (
+    Client,
+    Closed,
+    Fatal,
+    Flush,
+    OfferSnapshot,
+    Out,
+    Peer,
+    Reply,
+    Send,
+    TakeSnapshot,
+    Tick,
+    Timing,
+)
 
 READS = ("read", "stat", "list", "counter_get", "session_info")
 LOGGED = ("open", "close", "abort", "lock", "unlock", "create", "write", "cas", "delete",
           "delete_prefix", "counter_add")
+GROWING = ("open", "lock", "create", "write", "cas", "counter_add")  # may enlarge the state
 ADMIN = ("replace", "remove_learner")  # configuration changes asked for on the client port
 SLOT_SHIFT = 512  # pos = slot * 512 + index in the batch
 
@@ -66,6 +80,9 @@ class Replica(ReconfigMixin):
         self.next_recall = 0.0
         self.last_snap = self.px.snap_slot
         self.stopping = False
+        # the shell streams snapshot files (OfferSnapshot); without it (simulators) the state
+        # goes inline in one SNAPSHOT message
+        self.offer_snapshots = False
         self.heard: dict[int, float] = {}
         self.watch_from = now
         self.next_probe = 0.0
@@ -125,6 +142,9 @@ class Replica(ReconfigMixin):
             self.heard[frm] = now
         if t == "CATCHUP_REQ" and int(msg.get("lo", 0)) < self.px.log_start \
                 and frm in self.members:
+            if self.offer_snapshots:
+                self.actions.append(OfferSnapshot(frm))
+                return
             blob = self.svc.to_blob(self._snapshot_extra())
             self.actions.append(Send(frm, {"t": "SNAPSHOT", "slot": self.px.delivered,
                                            "blob": blob}))
@@ -210,6 +230,12 @@ class Replica(ReconfigMixin):
                 if msg["seq"] in sess["waiting"]:
                     self.pending[key] = (conn, rid)  # a queued lock: answered when granted
                     return None
+        if op in GROWING and key not in self.inflight:
+            grow = 512 + len(msg.get("name") or "") + len(msg.get("data") or b"")
+            if self.svc.state_bytes() + grow > self.t.max_state_bytes:
+                # decided by the leader before logging, so members with other limits agree
+                return answer(err("ENOSPC", limit=self.t.max_state_bytes,
+                                  what="max_state_bytes"))
         self.pending[key] = (conn, rid)
         if key not in self.inflight:
             cmd = {k: v for k, v in msg.items() if k not in ("t", "v", "id")}
@@ -337,9 +363,9 @@ class Replica(ReconfigMixin):
     def snapshot(self) -> None:
         slot = self.px.delivered
         self.last_snap = slot
-        blob = self.svc.to_blob(self._snapshot_extra())
+        cut = self.svc.cut(self._snapshot_extra())  # encoded by the shell's writer thread
         self.px.token += 1
-        self.actions.append(TakeSnapshot(slot, blob, self.px.carry(), self.px.token))
+        self.actions.append(TakeSnapshot(slot, b"", self.px.carry(), self.px.token, state=cut))
         self.px.compacted(slot)
 
     # ---- shutdown and status ---------------------------------------------------------------

@@ -7,6 +7,7 @@ it serves as session id, lock version and file version.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgpack
@@ -17,6 +18,24 @@ MAX_INFLIGHT = 128
 INT64 = (-(1 << 63), (1 << 63) - 1)
 STATE_FORMAT = 1
 
+def encode_state(cut: dict) -> bytes:
+    """msgpack of a `Service.cut()`, the files map packed entry by entry: each small packb
+    call lets another thread (the event loop) take the GIL, which one big packb of a large
+    state would hold for most of a second."""
+    pk = msgpack.Packer(use_bin_type=True)
+    parts = [pk.pack_map_header(len(cut))]
+    for k, v in cut.items():
+        parts.append(pk.pack(k))
+        if k == "files":
+            parts.append(pk.pack_map_header(len(v)))
+            for name, f in v.items():
+                parts.append(pk.pack(name))
+                parts.append(pk.pack(f))
+        else:
+            parts.append(pk.pack(v))
+    return b"".join(parts)
+
+
 # Effects returned by apply(): ("reply", key, reply) and ("push", sid, event).
 # key is (sid, seq) for session requests and ("open", tok) for `open`.
 Effect = tuple
@@ -26,6 +45,10 @@ class Err(Exception):
     def __init__(self, code: str, **info: Any) -> None:
         super().__init__(code)
         self.code, self.info = code, info
+
+
+def _fsize(name: str, f: dict) -> int:
+    return len(name) + len(f["data"]) + 64
 
 
 def ok(res: Any = None) -> dict:
@@ -71,6 +94,7 @@ class Service:
         self.locks: dict[str, dict] = {}
         self.files: dict[str, dict] = {}
         self.counters: dict[str, int] = {}
+        self.file_bytes = 0  # sum of _fsize over files, kept as files change
 
     # ---- snapshots -------------------------------------------------------------------------
     def to_blob(self, extra: dict | None = None) -> bytes:
@@ -78,6 +102,16 @@ class Service:
                               "toks": self.toks, "locks": self.locks, "files": self.files,
                               "counters": self.counters, "extra": extra or {}},
                              use_bin_type=True)
+
+    def cut(self, extra: dict | None = None) -> dict:
+        """The state at this instant, cheap to take: the state machine replaces file records
+        and counters instead of changing them, so shallow copies of those maps suffice; the
+        small, mutable sessions and locks are copied deeply. `encode_state(cut)` gives the same
+        bytes as `to_blob` and may run on another thread while this state moves on."""
+        return {"format": STATE_FORMAT, "sessions": copy.deepcopy(self.sessions),
+                "toks": dict(self.toks), "locks": copy.deepcopy(self.locks),
+                "files": dict(self.files), "counters": dict(self.counters),
+                "extra": copy.deepcopy(extra or {})}
 
     @classmethod
     def from_blob(cls, blob: bytes) -> tuple[Service, dict]:
@@ -87,6 +121,7 @@ class Service:
         s = cls()
         s.sessions, s.toks, s.locks = d["sessions"], d["toks"], d["locks"]
         s.files, s.counters = d["files"], d["counters"]
+        s.file_bytes = sum(_fsize(n, f) for n, f in s.files.items())
         return s, d.get("extra", {})
 
     # ---- entry point -----------------------------------------------------------------------
@@ -168,9 +203,9 @@ class Service:
         if abort:
             for n in held:
                 if self.locks[n]["mode"] == "W":
-                    self.files.pop(n, None)
+                    self._drop_file(n)
         for n in [n for n, f in self.files.items() if f.get("eph") == sid]:
-            del self.files[n]
+            self._drop_file(n)
         touched = set(held)
         for n, lk in self.locks.items():
             before = len(lk["waiters"])
@@ -302,8 +337,22 @@ class Service:
         old = self.files.get(name)
         f = {"data": data, "version": pos, "ctime": old["ctime"] if old else cmd.get("w", 0),
              "mtime": cmd.get("w", 0), "eph": old["eph"] if old else eph}
+        if old is not None:
+            self.file_bytes -= _fsize(name, old)
         self.files[name] = f
+        self.file_bytes += _fsize(name, f)
         return ok({"version": pos})
+
+    def _drop_file(self, name: str) -> None:
+        f = self.files.pop(name, None)
+        if f is not None:
+            self.file_bytes -= _fsize(name, f)
+
+    def state_bytes(self) -> int:
+        """An estimate of the state's size (max_state_bytes, spec 2.5): file names and data
+        exactly, a fixed allowance per record otherwise."""
+        return (self.file_bytes + 96 * len(self.counters) + 128 * len(self.locks)
+                + 512 * len(self.sessions))
 
     def _op_create(self, sid: int, seq: int, cmd: dict, pos: int, fx: list) -> dict:
         name, data = check_name(cmd.get("name")), check_data(cmd.get("data", b""))
@@ -332,7 +381,7 @@ class Service:
         ev = cmd.get("expect_version")
         if ev is not None and self.files[name]["version"] != ev:
             raise Err("ECONFLICT", version=self.files[name]["version"])
-        del self.files[name]
+        self._drop_file(name)
         return ok()
 
     def _op_delete_prefix(self, sid: int, seq: int, cmd: dict, pos: int, fx: list) -> dict:
@@ -341,7 +390,7 @@ class Service:
             raise Err("EINVAL", what="prefix")
         names = [n for n in self.files if n.startswith(prefix)]
         for n in names:
-            del self.files[n]
+            self._drop_file(n)
         return ok({"count": len(names)})
 
     # ---- counters --------------------------------------------------------------------------
@@ -399,4 +448,5 @@ class Service:
 
     def counts(self) -> dict:
         return {"sessions": len(self.sessions), "locks": len(self.locks),
-                "files": len(self.files), "counters": len(self.counters)}
+                "files": len(self.files), "counters": len(self.counters),
+                "state_bytes": self.state_bytes()}

@@ -6,11 +6,13 @@ HEADER record carrying the format number, so a reader meets an unknown format ex
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import struct
 import zlib
+from typing import Any
 
 import msgpack
 
@@ -18,6 +20,7 @@ from ..errors import StorageError
 from .durable import fsync_dir, unlink_durable, write_atomic
 
 FORMAT = 1
+TEMP_PREFIX = ".tmp-"  # temporary files of atomic writes; recovery ignores them
 REC = struct.Struct(">II")
 log = logging.getLogger("css.storage")
 
@@ -44,6 +47,7 @@ class Storage:
         self.seg = None  # open file object of the current segment
         self.seg_name = ""
         self.lock_fd: int | None = None
+        self.crash_at: str | None = None  # test hook (control.CRASH_POINTS)
 
     # ---- identity, lock, marker ------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -135,6 +139,20 @@ class Storage:
             records += self._read_segment(p, last=(i == len(segs) - 1))
         return slot, blob, records
 
+    def check_continuity(self, snap_slot: int) -> None:
+        """Refuse a data directory whose log does not reach back to its snapshot (or to slot
+        1): its member lost durable state (promises, accepts) it may have acknowledged, so it
+        must not vote again under its identity; it comes back only through join (spec 2.8)."""
+        segs = self._segments()
+        if not segs:
+            raise StorageError(f"{self.path}: MEMBER present but no WAL: this member's data "
+                               "was lost; it may not rejoin under its old identity (replace "
+                               "it: --join gives a new one)")
+        if segs[0][0] > snap_slot + 1:
+            raise StorageError(f"{self.path}: the WAL starts at slot {segs[0][0]} but the "
+                               f"newest snapshot is at slot {snap_slot}: data lost; replace "
+                               "this member (--join gives a new identity)")
+
     def _read_segment(self, p: str, last: bool) -> list[dict]:
         with open(p, "rb") as f:
             data = f.read()
@@ -173,26 +191,48 @@ class Storage:
         name = os.path.join(self.wal_dir, f"wal-{first_slot:020d}.log")
         if self.seg is not None and name == self.seg_name:
             return
+        fresh = not os.path.exists(name)
+        # unbuffered: a failed write (ENOSPC) leaves nothing queued that a later flush could
+        # write after the rollback
+        seg = open(name, "ab", buffering=0)
+        if fresh:
+            try:
+                self._write_all(seg, encode_record({"r": "HEADER", "format": FORMAT}))
+                if self.fsync:
+                    os.fdatasync(seg.fileno())
+                    fsync_dir(self.wal_dir)
+            except OSError:
+                seg.close()
+                unlink_durable(name, self.fsync)  # never leave a segment without its header
+                raise
         if self.seg is not None:
             self.seg.close()
-        fresh = not os.path.exists(name)
-        self.seg = open(name, "ab")
-        self.seg_name = name
-        if fresh:
-            self.seg.write(encode_record({"r": "HEADER", "format": FORMAT}))
-            self._sync_file()
-            if self.fsync:
-                fsync_dir(self.wal_dir)
+        self.seg, self.seg_name = seg, name
 
     def resume(self) -> None:
         segs = self._segments()
         self.open_segment(segs[-1][0] if segs else 1)
 
+    @staticmethod
+    def _write_all(f: Any, data: bytes) -> None:
+        """Write everything or roll the file back to where it was and raise: a full disk
+        (ENOSPC) must never leave a partial record in the WAL."""
+        start = os.lseek(f.fileno(), 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                n = f.write(view)
+                if not n:
+                    raise OSError(errno.ENOSPC, "short write")
+                view = view[n:]
+        except OSError:
+            os.ftruncate(f.fileno(), start)
+            raise
+
     def append(self, records: list[dict]) -> None:
-        self.seg.write(b"".join(encode_record(r) for r in records))
+        self._write_all(self.seg, b"".join(encode_record(r) for r in records))
 
     def _sync_file(self) -> None:
-        self.seg.flush()
         if self.fsync:
             os.fdatasync(self.seg.fileno())
 
@@ -203,11 +243,25 @@ class Storage:
         """Store a snapshot, start a new segment with `carry`, then drop old files."""
         self._sync_file()
         path = os.path.join(self.snap_dir, f"snap-{slot:020d}.msgpack")
-        write_atomic(path, _pack({"format": FORMAT, "slot": slot, "crc": zlib.crc32(blob),
-                                  "blob": blob}), self.fsync)
+        data = _pack({"format": FORMAT, "slot": slot, "crc": zlib.crc32(blob), "blob": blob})
+        if self.crash_at in ("snapshot_mid_write", "snapshot_after_rename"):
+            self._crash_in_snapshot(path, data)
+        write_atomic(path, data, self.fsync)
+        prev = self.seg_name
         self.open_segment(slot + 1)
-        self.append(carry)
+        try:
+            self.append(carry)
+        except OSError:
+            # the new segment has only its header: drop it and go on in the old one, so a
+            # retry starts the same way (the snapshot file itself is complete and durable)
+            self.seg.close()
+            self.seg = None
+            unlink_durable(self.seg_name, self.fsync)
+            self.seg_name = ""
+            self.open_segment(int(os.path.basename(prev)[4:-4]))
+            raise
         self._sync_file()
+        self.crash_point("snapshot_before_truncate")
         snaps = self._snaps()
         keep_from = snaps[1][0] + 1 if len(snaps) > 1 else 1
         for _s, p in snaps[2:]:
@@ -215,6 +269,29 @@ class Storage:
         for first, p in self._segments():
             if first < keep_from and p != self.seg_name:
                 unlink_durable(p, self.fsync)
+
+    # ---- test hooks (--test-hooks, crash_at) ----------------------------------------------
+    def crash_point(self, point: str) -> None:
+        """Die here, as kill -9 would, if the test armed this point (spec 5.4)."""
+        if self.crash_at == point:
+            log.warning("crash_at %s: exiting", point)
+            os._exit(99)
+
+    def _crash_in_snapshot(self, path: str, data: bytes) -> None:
+        """write_atomic's steps, dying half-way through the temporary file, or after the
+        rename but before the directory fsync."""
+        tmp = os.path.join(self.snap_dir, f"{TEMP_PREFIX}{os.getpid()}-crash")
+        with open(tmp, "wb") as f:
+            if self.crash_at == "snapshot_mid_write":
+                f.write(data[:len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                self.crash_point("snapshot_mid_write")
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+        self.crash_point("snapshot_after_rename")
 
     def close(self) -> None:
         if self.seg is not None:
