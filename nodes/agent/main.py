@@ -154,11 +154,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _wants_msgpack(argv: list[str]) -> bool:
-    for i, w in enumerate(argv):
-        if w == "--format=msgpack" or (w == "--format" and argv[i + 1: i + 2] == ["msgpack"]):
-            return True
-        if not w.startswith("-"):
+    """--format before the verb, found even when the rest does not parse (usage errors get
+    their document in the format asked for)."""
+    i = 0
+    while i < len(argv):
+        w = argv[i]
+        if w.startswith("--format="):
+            return w == "--format=msgpack"
+        if w in ("--format", "--home"):
+            if w == "--format":
+                return argv[i + 1: i + 2] == ["msgpack"]
+            i += 2
+            continue
+        if not w.startswith("-") or w == "--":
             return False
+        i += 1
     return False
 
 
