@@ -171,20 +171,20 @@ def _stop_running(ctx: Ctx, cell: str, no: int, pf: PidFile, force: bool, timeou
     sig = daemons.Signaller(pid) if pid else None
     try:
         try:
-            st = probe.status(sock, timeout=min(5.0, timeout))
-        except Failed as e:
+            st = probe.status(sock, timeout=max(1.0, min(5.0, timeout)))
+        except (Failed, TimedOut) as e:
             if not force:
-                raise Failed(f"{cell}#{no} (pid {pid}) does not answer: {e}; use --force") \
+                raise type(e)(f"{cell}#{no} (pid {pid}) does not answer: {e}; use --force") \
                     from None
             st = None
         if st is not None and not force:
-            _quorum_check(cell, no, st)
+            _quorum_check(cell, no, _leader_view(st, members_of(ctx, cell)))
         forced = killed = False
         try:
-            probe.control(sock, {"t": "shutdown", "comment": comment}, min(5.0, timeout))
-        except Failed as e:
+            probe.control(sock, {"t": "shutdown", "comment": comment}, max(1.0, min(5.0, timeout)))
+        except (Failed, TimedOut) as e:
             if not force:
-                raise Failed(f"{cell}#{no}: shutdown not accepted: {e}; use --force") from None
+                raise type(e)(f"{cell}#{no}: shutdown not accepted: {e}; use --force") from None
             forced = True
             if sig is not None:
                 sig.send(15)
@@ -236,6 +236,19 @@ def _wait_exit(pf: PidFile, timeout: float) -> bool:
     return True
 
 
+def _leader_view(st: dict, members: dict[int, dict]) -> dict:
+    """The leader's status: a follower only knows whom it hears, the leader knows who is
+    connected to the cell. Falls back to the member's own view."""
+    lead = _int(st.get("leader"))
+    if st.get("role") == "leader" or lead is None or lead not in members:
+        return st
+    try:
+        view = probe.tcp_status(tuple(members[lead]["tcp"]), timeout=2.0)
+    except (Failed, TimedOut):
+        return st
+    return view if view.get("role") == "leader" else st
+
+
 def _quorum_check(cell: str, no: int, st: dict) -> None:
     """§4.1: refuse to leave the cell below quorum while sessions are open."""
     peers = st.get("members")
@@ -278,7 +291,7 @@ def _member_entry(h: Home, cell: str, no: int, conf: dict, long: bool) -> dict:
         entry["pid"] = pf.pid or None
         try:
             st = probe.status(h.control_sock(cell, no))
-        except Failed as e:
+        except (Failed, TimedOut) as e:
             entry["status"] = "error"
             entry["error"] = str(e)
             return entry

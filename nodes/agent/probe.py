@@ -13,7 +13,7 @@ from typing import Any
 from nodes.css.errors import CssError
 from nodes.css.wire import frame, read_frame, unpack
 
-from .errors import Failed
+from .errors import Failed, TimedOut
 
 
 async def _control(path: str, msg: dict, timeout: float) -> Any:
@@ -36,7 +36,7 @@ async def _control(path: str, msg: dict, timeout: float) -> Any:
 
 
 def control(path: str, msg: dict, timeout: float) -> Any:
-    """One request on a member's control socket; Failed with the reason otherwise."""
+    """One request on a member's control socket; TimedOut or Failed with the reason."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -48,7 +48,7 @@ def control(path: str, msg: dict, timeout: float) -> Any:
     except Failed:
         raise
     except TimeoutError:
-        raise Failed(f"{path}: no answer within {timeout:g} s") from None
+        raise TimedOut(f"{path}: no answer within {timeout:g} s") from None
     except (OSError, ConnectionError, CssError) as e:
         raise Failed(f"{path}: {e.__class__.__name__}: {str(e)[:200]}") from None
 
@@ -57,4 +57,17 @@ def status(path: str, timeout: float = 3.0) -> dict:
     res = control(path, {"t": "status"}, timeout)
     if not isinstance(res, dict):
         raise Failed(f"{path}: status is not a map")
+    return res
+
+
+def tcp_status(addr: tuple[str, int], timeout: float = 2.0) -> dict:
+    """Status of a member on its client port (another host's member, e.g. the leader)."""
+    from nodes.css.probe import status as css_status
+
+    try:
+        res = asyncio.run(css_status(addr, timeout))
+    except (TimeoutError, OSError, ConnectionError, CssError) as e:
+        raise Failed(f"{addr[0]}:{addr[1]}: {e.__class__.__name__}") from None
+    if not isinstance(res, dict):
+        raise Failed(f"{addr[0]}:{addr[1]}: status is not a map")
     return res
