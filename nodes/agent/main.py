@@ -42,6 +42,12 @@ def _timeout(text: str) -> float:
     return v
 
 
+def _cfg_version(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise argparse.ArgumentTypeError(f"not a configuration version: {text[:40]!r}")
+    return int(text)
+
+
 def _comment(text: str) -> str:
     if len(text) > 200 or not text.isprintable():
         raise argparse.ArgumentTypeError("at most 200 printable characters")
@@ -82,6 +88,7 @@ def build_parser() -> _Parser:
     sp.add_argument("no", type=member_no)
     sp.add_argument("--step", required=True, choices=list(replace.STEPS))
     sp.add_argument("--timeout", type=_timeout, default=300.0)
+    sp.add_argument("--expect-cfg", type=_cfg_version)
     return p
 
 
@@ -108,7 +115,7 @@ def run(a: argparse.Namespace, ctx: css.Ctx) -> dict:
     if a.verb == "wipe":
         return css.wipe(ctx, a.cell, a.no, a.yes)
     if a.verb == "replace":
-        return replace.step(ctx, a.cell, a.no, a.step, a.timeout)
+        return replace.step(ctx, a.cell, a.no, a.step, a.timeout, a.expect_cfg)
     raise Usage(f"unknown verb {a.verb}")
 
 

@@ -19,11 +19,12 @@ ENV_ARGS = "--drain-timeout 2 --recall-repeat 0.3"
 
 
 def free_base() -> int:
-    """A base port such that base (UDP) and base+100 (TCP) are free on 127.0.0.1-3."""
+    """A base port such that base (UDP) and base+100 (TCP) are free on 127.0.0.1-4 (the
+    fourth address is the new host of a replace)."""
     for _ in range(200):
         base = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
         ok = True
-        for i in range(1, 4):
+        for i in range(1, 5):
             for port, kind in ((base, socket.SOCK_DGRAM), (base + 100, socket.SOCK_STREAM)):
                 s = socket.socket(socket.AF_INET, kind)
                 try:
@@ -44,14 +45,15 @@ class AgentCell:
         self.cell = cell
         self.cell_id = uuid.uuid4().hex[:12]
         self.base = free_base()
-        self.homes = [os.path.join(root, f"host{i}") for i in range(3)]
+        self.homes = [os.path.join(root, f"host{i}") for i in range(4)]
         self.conf = "".join(f"{i} 127.0.0.{i + 1} {self.base} 127.0.0.{i + 1} {self.base + 100}\n"
                             for i in range(3))
         key = os.path.join(root, "cell.key")
         generate_key(key)
         with open(key, "rb") as f:
             secret = f.read()
-        for h in self.homes:
+        self.secret = secret
+        for h in self.homes:  # host3 is a spare: the new host of a replace
             d = os.path.join(h, "etc", "cell")
             os.makedirs(d)
             with open(os.path.join(d, f"{cell}.conf"), "w") as f:
@@ -59,6 +61,14 @@ class AgentCell:
             fd = os.open(os.path.join(d, f"{cell}.key"), os.O_WRONLY | os.O_CREAT, 0o600)
             os.write(fd, secret)
             os.close(fd)
+
+    def write_join_conf(self, home: int, no: int, host: str) -> None:
+        """The admin's provisional join file: HEAD's lines with line `no` on the new host."""
+        lines = self.conf.splitlines()
+        lines[no] = f"{no} {host} {self.base} {host} {self.base + 100}"
+        with open(os.path.join(self.homes[home], "etc", "cell", f"{self.cell}.join.conf"),
+                  "w") as f:
+            f.write("\n".join(lines) + "\n")
 
     def agent(self, no: int, *args: str, **kw: object) -> tuple[int, dict]:
         return agent(self.homes[no], *args, **kw)
@@ -70,14 +80,16 @@ class AgentCell:
     def status(self, no: int, *args: str) -> tuple[int, dict]:
         return self.agent(no, "status", "css", self.cell, str(no), *args)
 
-    def wait_one_leader(self, timeout: float = 20.0) -> int:
-        """Poll every member through its agent until exactly one reports master."""
+    def wait_one_leader(self, timeout: float = 20.0, where: dict[int, int] | None = None) -> int:
+        """Poll every member through its agent until exactly one reports master; `where` maps
+        a member number to the home it runs in (default: home i runs member i)."""
+        where = where or {i: i for i in range(3)}
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             entries = []
-            for i in range(3):
-                code, doc = self.status(i)
+            for no, home in where.items():
+                code, doc = self.agent(home, "status", "css", self.cell, str(no))
                 if code == 0 and doc["result"]["members"]:
                     entries.append(doc["result"]["members"][0])
             masters = [e["No."] for e in entries if e["status"] == "running" and e["master"]]
