@@ -5,6 +5,12 @@ from __future__ import annotations
 OK, FAILED, USAGE, NOT_RUNNING, REFUSED, TIMED_OUT, BAD_ETC, LOCKED = range(8)
 
 
+def clean(value: object, limit: int = 2000) -> str:
+    """A string safe for one output or log line: printable characters only, bounded."""
+    text = str(value)[:limit]
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 class AgentError(Exception):
     """A command that cannot complete; `code` is its exit code, `kind` its name in the output."""
 

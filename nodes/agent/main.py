@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import msgpack
 
 from . import css, log, replace
-from .errors import AgentError, BadEtc, Usage
+from .errors import AgentError, BadEtc, Usage, clean
 from .etc import deployed_commit
 from .paths import Home, cell_name, member_no
 
@@ -145,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         doc["ok"] = True
     except AgentError as e:
         code = e.exit_code
-        doc["error"] = {"code": e.kind, "exit": code, "message": e.message}
+        doc["error"] = {"code": e.kind, "exit": code, "message": clean(e.message)}
     except Exception as e:  # the last line of defence: one line, never a traceback
         code = 1
         doc["error"] = {"code": "failed", "exit": 1,
-                        "message": f"internal error: {e.__class__.__name__}: {str(e)[:300]}"}
+                        "message": clean(f"internal error: {e.__class__.__name__}: {e}", 400)}
     if ctx is not None and ctx.warnings:
         doc["warnings"] = ctx.warnings
     if a is not None and ctx is not None and a.verb in MUTATING:

@@ -13,7 +13,7 @@ from typing import Any
 from nodes.css.errors import CssError
 from nodes.css.wire import frame, read_frame, unpack
 
-from .errors import Failed, TimedOut
+from .errors import Failed, TimedOut, clean
 
 
 async def _control(path: str, msg: dict, timeout: float) -> Any:
@@ -28,7 +28,7 @@ async def _control(path: str, msg: dict, timeout: float) -> Any:
             rep = unpack(body)
             if not rep.get("ok"):
                 err = rep.get("err")
-                raise Failed(f"control socket answered {str(err)[:40]}")
+                raise Failed(f"control socket answered {clean(err, 40)}")
             return rep.get("res")
         finally:
             writer.close()
@@ -50,7 +50,7 @@ def control(path: str, msg: dict, timeout: float) -> Any:
     except TimeoutError:
         raise TimedOut(f"{path}: no answer within {timeout:g} s") from None
     except (OSError, ConnectionError, CssError) as e:
-        raise Failed(f"{path}: {e.__class__.__name__}: {str(e)[:200]}") from None
+        raise Failed(f"{path}: {e.__class__.__name__}: {clean(e, 200)}") from None
 
 
 def status(path: str, timeout: float = 3.0) -> dict:
