@@ -230,9 +230,10 @@ def _reread_pid(pf: PidFile) -> int | None:
 def _wait_exit(pf: PidFile, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while pf.alive():
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             return False
-        time.sleep(0.05)
+        time.sleep(min(0.05, left))
     return True
 
 

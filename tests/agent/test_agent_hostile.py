@@ -119,3 +119,19 @@ def test_agent_log_rotates_at_10_mib(tmp_path):
         assert f.readline().split()[3:5] == [b"cmd", str(log.KEEP).encode()]
     ln = log.line("INFO", "a\nb", {"k": "v w\x00", "n": None})
     assert ln.count("\n") == 1 and "k=v_w_" in ln and "n=none" in ln
+
+
+def test_agent_stop_accepted_but_no_exit_times_out_5(acell):
+    """A member that accepts the shutdown but keeps its lock: exit 5 after --timeout, and
+    nothing is signalled without --force (the 'daemon' here is this test process)."""
+    home = acell.homes[0]
+    ok = _frame({"v": 1, "t": "reply", "ok": True, "res": {"role": "follower", "leader": None}})
+    fd, srv = _fake_member(home, [ok, ok])
+    try:
+        code, doc = agent(home, "stop", "css", "cell0", "0", "--timeout", "1")
+        assert code == 5 and doc["error"]["code"] == "timeout", doc
+        assert "still running after 1 s" in doc["error"]["message"]
+        assert os.path.exists(os.path.join(home, "run", "paxos-css-cell0-0.pid"))
+    finally:
+        srv.close()
+        os.close(fd)

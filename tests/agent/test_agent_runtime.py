@@ -76,22 +76,6 @@ def test_agent_stop_timeout_then_force_kills(acell):
     assert doc["result"]["next_sequence"] is None
 
 
-def test_agent_stop_times_out_exit_5(acell):
-    """The daemon accepts the shutdown but does not exit in time: exit 5, still running."""
-    c = acell
-    code, doc = c.start(0, init=True)
-    assert code == 0, doc
-    pid = doc["result"]["pid"]
-    code, doc = c.agent(0, "stop", "css", "cell0", "0", "--timeout", "0.001")
-    assert code == 5 and doc["error"]["code"] == "timeout", doc
-    assert "still running after" in doc["error"]["message"]
-    # it was told to stop and does so; the next stop finds it stopped or finishes the wait
-    code, doc = c.agent(0, "stop", "css", "cell0", "0")
-    assert code == 0, doc
-    assert daemon_pid(c.homes[0], "cell0", 0) is None
-    del pid
-
-
 SESSION = textwrap.dedent("""
     import asyncio, sys
     from nodes.css.client import CssClient
