@@ -29,6 +29,11 @@ def test_agent_deployed_stamp_strict(acell):
         f.write(STAMP)
     code, doc = agent(home, "version")
     assert code == 0 and doc["deployed"] == COMMIT
+    code, doc = agent(home, "wipe", "css", "cell0", "0", "--yes")  # mutating: logged
+    assert code == 0 and doc["deployed"] == COMMIT and doc["result"]["changed"] is False
+    with open(os.path.join(home, "log", "paxos-node.log")) as f:
+        (ln,) = f.read().splitlines()
+    assert "wipe css cell0 0 --yes" in ln and f"deployed={COMMIT}" in ln and "exit=0" in ln
     with open(os.path.join(home, "etc", "DEPLOYED"), "w") as f:
         f.write(STAMP.replace("rev: 3", "rev: &a 3\nextra: *a"))
     code, doc = agent(home, "version")
@@ -36,6 +41,8 @@ def test_agent_deployed_stamp_strict(acell):
     # looking and stopping stay possible with a bad stamp
     code, doc = agent(home, "status", "css", "cell0")
     assert code == 0 and doc["deployed"] is None and "etc/DEPLOYED" in doc["warnings"][0]
+    code, doc = agent(home, "wipe", "css", "cell0", "0", "--yes")
+    assert code == 6 and "etc/DEPLOYED" in doc["error"]["message"]
 
 
 @pytest.mark.parametrize("args", [
@@ -157,3 +164,17 @@ def test_agent_stale_pid_file_removed(acell):
     assert code == 0 and doc["result"]["changed"] is True, doc
     with open(pid_path) as f:
         assert f.read().strip() == str(doc["result"]["pid"])
+
+
+def test_agent_console_script(acell):
+    """The admin runs it by name over SSH: the installed `paxos-node` script."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = str(Path(sys.executable).with_name("paxos-node"))
+    p = subprocess.run([script, "--home", acell.homes[0], "version"], capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout)["ok"] is True
+    assert p.stderr == b""
