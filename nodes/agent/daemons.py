@@ -19,6 +19,7 @@ from .errors import Failed
 READY_TIMEOUT = 30.0
 MAX_READY_LINE = 256
 MAX_REASON = 4096
+MAX_STDERR = 1 << 20
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Started:
 def spawn(argv: list[str], env: dict[str, str], stderr_path: str, cwd: str,
           timeout: float = READY_TIMEOUT) -> Started:
     """Start `argv` with setsid and stdin /dev/null; wait for READY or its exit."""
+    _rotate(stderr_path)
     try:
         err_fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o600)
@@ -83,6 +85,16 @@ def spawn(argv: list[str], env: dict[str, str], stderr_path: str, cwd: str,
         code = None
     return Started(False, proc.pid, code, _reason(stderr_path, offset) or
                    f"exited with code {code} before it was ready")
+
+
+def _rotate(path: str) -> None:
+    """The daemon's stderr file only grows by start failures and stray warnings; keep one
+    older file once it passes 1 MiB."""
+    try:
+        if os.lstat(path).st_size > MAX_STDERR:
+            os.replace(path, path + ".1")
+    except OSError:
+        pass
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -143,7 +143,7 @@ def join(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
             changed = True
     member_id = css._member_id(h.data(cell, no))
     deadline = time.monotonic() + timeout
-    lag = None
+    lag = shown = None
     while True:
         try:
             lead = _leader_status(addrs)
@@ -155,6 +155,9 @@ def join(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
             # the admission (add_learner) moved the version on: promote expects this one
             return {"changed": changed, "member_id": member_id, "lag": lag, "caught_up": True,
                     "config_version": css._int(cfg.get("version"))}
+        if lag != shown:  # progress for the admin's display: stderr, never the document
+            print(f"paxos-node: learner {cell}#{no} lag {lag}", file=sys.stderr, flush=True)
+            shown = lag
         if time.monotonic() >= deadline:
             raise TimedOut(f"learner {cell}#{no} ({member_id}) not caught up within "
                            f"{timeout:g} s (lag {lag})")
