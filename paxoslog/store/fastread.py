@@ -74,10 +74,20 @@ class ObjectReader:
         except (IndexError, ValueError, zlib.error, struct.error, OverflowError):
             raise LogError(f"object {sha.decode(errors='replace')[:12]} is corrupt") from None
 
+    def get_bin(self, binsha: bytes) -> tuple[bytes, bytes]:
+        """`get` by the 20-byte id, as trees hold it: a scan saves two conversions per object."""
+        hit = self.index.get(binsha)
+        if hit is None:
+            return self.get(binsha.hex().encode())
+        try:
+            return _small(hit[0], hit[1]) or self._packed(hit[0], hit[1], binsha.hex().encode(), 0)
+        except (IndexError, ValueError, zlib.error, struct.error, OverflowError):
+            raise LogError(f"object {binsha.hex()[:12]} is corrupt") from None
+
     def _get(self, sha: bytes, depth: int) -> tuple[bytes, bytes]:
         hit = self.index.get(bytes.fromhex(sha.decode()))
         if hit is not None:
-            return self._packed(hit[0], hit[1], sha, depth)
+            return _small(hit[0], hit[1]) or self._packed(hit[0], hit[1], sha, depth)
         path = os.path.join(self.objects_dir, sha[:2].decode(), sha[2:].decode())
         try:
             with open(path, "rb") as f:
@@ -142,6 +152,30 @@ class ObjectReader:
         self._maps.clear()
 
 
+def _small(data: mmap.mmap, off: int) -> tuple[bytes, bytes] | None:
+    """(type, content) of an undeltified object under 2 KiB at `off` (commits, trees, events:
+    most of a scan), or None for `_packed`, which also says what is wrong with a bad one. The
+    bounds are those of `_inflate_at`: exactly `size` bytes, the stream complete."""
+    b0 = data[off]
+    kind = _TYPES.get((b0 >> 4) & 7)
+    if kind is None:
+        return None
+    if b0 & 0x80:
+        b1 = data[off + 1]
+        if b1 & 0x80:
+            return None
+        size, pos = (b0 & 15) | (b1 << 4), off + 2
+    else:
+        size, pos = b0 & 15, off + 1
+    try:
+        # One call, no decompressor object: from at most 2111 bytes zlib cannot make more than
+        # ~2 MB (its ratio is bounded by 1032:1), which is under MAX_OBJECT.
+        body = zlib.decompress(data[pos: pos + size + 64])
+    except zlib.error:  # longer than the slice, or damaged
+        return None
+    return (kind, body) if len(body) == size else None
+
+
 def _too_large(sha: bytes) -> LogError:
     return LogError(f"object {sha.decode()[:12]} is larger than {MAX_OBJECT} bytes")
 
@@ -171,6 +205,17 @@ def _inflate_at(data: mmap.mmap, pos: int, size: int, sha: bytes) -> bytes:
     if size > MAX_OBJECT:
         raise _too_large(sha)
     d = zlib.decompressobj()
+    if size < 4096:
+        # The common case in one call: a small object's stream fits in size + 64 bytes
+        # (zlib's worst case adds 5 bytes per block and 6 in all); the checks are the same.
+        first = d.decompress(data[pos: pos + size + 64], size + 1)
+        if d.eof:
+            if len(first) != size:
+                raise ValueError("object size does not match its header")
+            return first
+        if len(first) > size:
+            raise ValueError("object larger than its header")
+        d = zlib.decompressobj()  # an unusual stream: start over, the long way
     out: list[bytes] = []
     got, window, end = 0, size + 64, len(data)
     while not d.eof:
