@@ -101,7 +101,11 @@ def _host_registered(t: Topology, d: dict) -> Topology:
 
 
 def _host_unregistered(t: Topology, d: dict) -> Topology:
-    return t.with_(hosts=tuple(h for h in t.hosts if h.hostname != d["hostname"]))
+    name, hosts = d["hostname"], t.hosts
+    for i, h in enumerate(hosts):
+        if h.hostname == name:  # hostnames are unique (`_new`): the first is the only one
+            return t.with_(hosts=hosts[:i] + hosts[i + 1:])
+    return t.with_()
 
 
 def _host_modified(t: Topology, d: dict) -> Topology:

@@ -28,6 +28,12 @@ def render(topology: Topology) -> dict[str, bytes]:
     return {CONF_PATH: render_conf(topology), **_CELL_FILES(topology.cells)}
 
 
+def render_parts(topology: Topology) -> tuple[bytes, dict[str, bytes]]:
+    """`render` as (the conf file, the cell files). The cell files are the very same dict
+    while the cells do not change (do not modify it), so a caller can memoize on it."""
+    return render_conf(topology), _CELL_FILES(topology.cells)
+
+
 def _cell_files(cells: tuple[Cell, ...]) -> dict[str, bytes]:
     return {cell_path(c.name): render_cell(c) for c in sorted(cells, key=lambda c: c.name)}
 
@@ -93,7 +99,9 @@ class _Memo:
         # The loop runs in C when every item is known, which is the rule in a replay.
         values = list(map(self.value.get, map(id, items)))
         if None in values:
-            values = [self(item) for item in items]
+            for i, value in enumerate(values):  # render only the new items
+                if value is None:
+                    values[i] = self(items[i])
         return values
 
 

@@ -59,7 +59,7 @@ class ObjectReader:
         self._maps.append(data)
         names = [idx[p: p + 20] for p in range(shas, shas + count * 20, 20)]
         offs = struct.unpack_from(f">{count}I", idx, offsets)
-        if any(off & 0x80000000 for off in offs):
+        if max(offs, default=0) & 0x80000000:  # any large offset (checked in C)
             offs = [
                 int.from_bytes(idx[large + (o & 0x7FFFFFFF) * 8: large + (o & 0x7FFFFFFF) * 8 + 8],
                                "big") if o & 0x80000000 else o

@@ -7,11 +7,12 @@ import gc
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from hashlib import sha1
 
 from paxoslog.core.decide import Command
 from paxoslog.core.events import apply, decode
 from paxoslog.core.model import EMPTY, Topology
-from paxoslog.core.render import CELL_DIR, CONF_PATH, render
+from paxoslog.core.render import CELL_DIR, CONF_PATH, render, render_parts
 from paxoslog.errors import LogError
 from paxoslog.store.fastread import tree_entries
 from paxoslog.store.gitlog import EVENT_PATH, EventLog, iso_time, nest
@@ -138,15 +139,30 @@ def verify(log: EventLog) -> Verification:
         except LogError as exc:  # a broken link in the history itself
             result.problems.append(exc.message)
             return result
+        cells, etc_head = None, b""
         for number, (sha, tree_id) in enumerate(chain, 1):
             try:
-                event_id = _event_id(reader.get(tree_id)[1])
+                stored = bytes.fromhex(tree_id.decode())
+                event_id = _event_id(reader.get_bin(stored)[1])
                 event = decode(reader.get_bin(event_id)[1])
                 topology = apply(topology, event)
-                files = render(topology)
-                if _snapshot_digest(event_id, files) != bytes.fromhex(tree_id.decode()):
-                    where = f"rev {number} (commit {sha.decode()[:12]})"
-                    result.problems += _differences(log, tree_id, files, where)
+                conf, cell_files = render_parts(topology)
+                if cell_files is not cells:  # the same dict while the cells do not change
+                    cells, etc_head = cell_files, _etc_head(cell_files)
+                # The tree id of {event.msgpack, etc/paxos_memcache.conf, etc/cell/...}:
+                # `_snapshot_digest` inlined, as this runs once per commit.
+                if etc_head is not None:
+                    etc = etc_head + sha1(b"blob %d\0" % len(conf) + conf).digest()
+                    etc = b"40000 etc\0" + sha1(b"tree %d\0" % len(etc) + etc).digest()
+                    root = etc + _ROOT_EVENT + event_id
+                    same = sha1(b"tree %d\0" % len(root) + root).digest() == stored
+                else:
+                    same = False
+                if not same:
+                    files = {CONF_PATH: conf, **cell_files}
+                    if _snapshot_digest(event_id, files) != stored:
+                        where = f"rev {number} (commit {sha.decode()[:12]})"
+                        result.problems += _differences(log, tree_id, files, where)
             except LogError as exc:
                 result.problems.append(f"rev {number} (commit {sha.decode()[:12]}): "
                                        f"{exc.message}")
@@ -168,6 +184,17 @@ def verify(log: EventLog) -> Verification:
 
 _ROOT_HEAD = b"40000 etc\0"
 _ROOT_EVENT = b"100644 event.msgpack\0"
+
+
+def _etc_head(cell_files: dict[str, bytes]) -> bytes | None:
+    """The bytes of the etc tree before the conf blob's id: the `cell` entry and the conf
+    entry's name; None when a path is not a cell file (then the long way decides)."""
+    cells = []
+    for path, data in cell_files.items():
+        if not path.startswith(CELL_PREFIX) or "/" in path[len(CELL_PREFIX):]:
+            return None
+        cells.append((path[len(CELL_PREFIX):], data))
+    return _cell_entry(tuple(cells)) + b"100644 paxos_memcache.conf\0"
 
 
 def _event_id(raw_root: bytes) -> bytes:
