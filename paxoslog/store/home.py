@@ -93,8 +93,17 @@ def _read_cache(home: Home, sha: bytes) -> tuple[int, Topology] | None:
 def write_cache(home: Home, sha: bytes, rev: int, topology: Topology) -> None:
     data = msgpack.packb({"v": CACHE_VERSION, "commit": sha.decode(), "rev": rev,
                           "topology": to_plain(topology)}, use_bin_type=True)
-    os.makedirs(os.path.dirname(home.cache), exist_ok=True)
-    fsutil.atomic_write(home.cache, data, durable=False)
+    var = os.path.dirname(home.cache)
+    try:  # the folder as the operator made it (it may be a link): not a confined write
+        fd = os.open(var, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        os.makedirs(var, exist_ok=True)
+        fd = os.open(var, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fsutil.atomic_write_at(fd, os.path.basename(home.cache), data, durable=False,
+                               point="cache-temp-written")
+    finally:
+        os.close(fd)
 
 
 CONF_REL = "etc/paxos_memcache.conf"  # render.CONF_PATH, without importing render here
