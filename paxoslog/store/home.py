@@ -100,8 +100,7 @@ def write_cache(home: Home, sha: bytes, rev: int, topology: Topology) -> None:
         os.makedirs(var, exist_ok=True)
         fd = os.open(var, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fsutil.atomic_write_at(fd, os.path.basename(home.cache), data, durable=False,
-                               point="cache-temp-written")
+        fsutil.replace_cache_at(fd, os.path.basename(home.cache), data)
     finally:
         os.close(fd)
 
