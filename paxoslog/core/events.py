@@ -84,7 +84,7 @@ def _new(t: Topology, hosts=(), cell: Cell | None = None, mc: Memcache | None = 
     # A key registered twice would render two blocks for one name (and one file for two
     # cells): the projection keeps every key unique, whatever the log says.
     for h in hosts:
-        if t.host(h.hostname) is not None:
+        if _has_host(t, h.hostname):
             raise LogError(f"host {schema._show(h.hostname)} is already registered")
     if len({h.hostname for h in hosts}) < len(hosts):
         raise LogError("a host is registered twice")
@@ -92,6 +92,14 @@ def _new(t: Topology, hosts=(), cell: Cell | None = None, mc: Memcache | None = 
         raise LogError(f"css {cell.name!r} is already registered")
     if mc is not None and t.memcache(mc.id) is not None:
         raise LogError(f"memcache {mc.id} is already registered")
+
+
+def _has_host(t: Topology, name: str) -> bool:
+    # A replay makes a new topology per event and asks once: a scan is cheaper than building
+    # the index `Topology.host` keeps for the many lookups of `decide`.
+    if t._index is not None and "h" in t._index:
+        return t.host(name) is not None
+    return any(h.hostname == name for h in t.hosts)
 
 
 def _host_registered(t: Topology, d: dict) -> Topology:

@@ -40,7 +40,8 @@ def _packed(kind: int, size: int, body: bytes) -> bytes:
 def _reader_over(tmp_path: Path, entry: bytes) -> tuple[ObjectReader, bytes]:
     reader = ObjectReader(str(tmp_path), None)
     sha = b"ab" * 20
-    reader.index[bytes.fromhex(sha.decode())] = (entry, 0)  # bytes slice like the mapped pack
+    reader._maps.append(entry)  # bytes slice like the mapped pack
+    reader.index[bytes.fromhex(sha.decode())] = 0  # offset 0 of pack 0
     return reader, sha
 
 
