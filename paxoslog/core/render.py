@@ -105,11 +105,27 @@ class _Memo:
         return values
 
 
-def _section(key: str, block: _Memo) -> _Memo:
+class _Last:
+    """fn(obj) for the object of the last call (held, so its id stays its own): a section
+    that an event leaves alone is the very same tuple in the next topology, while a section
+    it changes is new and never seen again, so a bigger memo would only cost its upkeep."""
+
+    __slots__ = ("fn", "key", "value")
+
+    def __init__(self, fn) -> None:
+        self.fn, self.key, self.value = fn, None, None
+
+    def __call__(self, obj: object) -> Any:
+        if obj is not self.key or self.value is None:
+            self.value, self.key = self.fn(obj), obj
+        return self.value
+
+
+def _section(key: str, block: _Memo) -> _Last:
     def render_section(items: tuple) -> str:
         return (f"{key}:\n" if items else f"{key}: []\n") + "".join(block.each(items))
 
-    return _Memo(render_section)
+    return _Last(render_section)
 
 
 def _host_block(h: Host) -> str:
@@ -157,7 +173,7 @@ def _memcache_block(m: Memcache) -> str:
     return "".join(out)
 
 
-_CELL_FILES = _Memo(_cell_files)
+_CELL_FILES = _Last(_cell_files)
 _HOSTS = _section("hosts", _Memo(_host_block))
 _CELLS = _section("cells", _Memo(_cell_block))
 _MEMCACHES = _section("memcaches", _Memo(_memcache_block))
