@@ -54,6 +54,23 @@ def syncfs(path: str) -> None:
         os.close(fd)
 
 
+_umask: int | None = None
+
+
+def _masked(mode: int) -> bool:
+    """Whether the process umask takes bits off `mode` (so a created file needs a chmod).
+    Read from /proc, never by setting the umask, which would race with other threads."""
+    global _umask
+    if _umask is None:
+        try:
+            with open("/proc/self/status", "rb") as f:
+                line = next(x for x in f if x.startswith(b"Umask:"))
+            _umask = int(line.split()[1], 8)
+        except (OSError, StopIteration, ValueError, IndexError):
+            _umask = 0o777  # unknown: always chmod
+    return bool(mode & _umask)
+
+
 def write_all(fd: int, data: bytes) -> None:
     """os.write until every byte is written (a regular file may take fewer in one call)."""
     view = memoryview(data)
@@ -166,14 +183,15 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, *, durable: bool | None
     _check_name(name, "a confined directory")
     durable = fsync_enabled() if durable is None else durable
     tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
                  dir_fd=dir_fd)
     try:
         try:
+            if _masked(mode):  # a chmod is one more journal operation: only when needed
+                os.fchmod(fd, mode)
             write_all(fd, data)
             if durable:
                 os.fsync(fd)
-            os.fchmod(fd, mode)
         finally:
             os.close(fd)
         crash_point("etc-temp-written")
@@ -195,12 +213,13 @@ def replace_cache_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o644,
     cache. So keep this for files whose absence only costs a rebuild."""
     _check_name(name, "a confined directory")
     tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
                  dir_fd=dir_fd)
     try:
         try:
+            if _masked(mode):
+                os.fchmod(fd, mode)
             write_all(fd, data)
-            os.fchmod(fd, mode)
         finally:
             os.close(fd)
         crash_point(point)

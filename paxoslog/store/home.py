@@ -264,13 +264,14 @@ def etc_differences(home: Home, files: dict[str, bytes]) -> list[str]:
     return out
 
 
-def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None
-            ) -> tuple[list[str], tuple[bytes | None, int, Topology]]:
+def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None,
+            *, cache: bool = True) -> tuple[list[str], tuple[bytes | None, int, Topology]]:
     """The one writer of "etc/ equals HEAD" (§5.2), used after an append, a fetch and a replay.
 
     Under the lock, HEAD is read again: if it is still the commit the caller knows (`known`:
     commit, rev, topology and its rendered files), those are written; if another administrator
     appended meanwhile, the newer head is rendered instead, so etc/ never goes back in time.
+    `cache=False` leaves the snapshot cache to the caller (`LocalLog.save_cache`).
     Returns the etc/ paths changed and the head that was published."""
     from paxoslog.core.render import render  # only writers render
 
@@ -278,7 +279,8 @@ def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | N
         sha = read_head_ref(home)
         if known is not None and known[0] == sha:
             sha, rev, topology, files = known
-            write_cache(home, sha, rev, topology)
+            if cache:
+                write_cache(home, sha, rev, topology)
         else:
             sha, rev, topology = head_state(home)  # refreshes the cache
             files = render(topology)
@@ -293,10 +295,16 @@ class LocalLog:
     time), but its rev and topology are kept while it does not move, so a shell renders and
     validates against the same objects instead of re-reading the snapshot per command."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, *, cache_on_exit: bool = False) -> None:
         self.home = home
         self._log = None
         self._head: tuple[bytes | None, int, Topology] | None = None
+        # The shell appends many times and reads HEAD from memory: it writes the snapshot
+        # cache (a file for other processes) once, when it ends, instead of per append (four
+        # file-system operations that wait for the journal). A process that starts meanwhile
+        # finds the cache behind HEAD and rebuilds it from HEAD's snapshot, as after a crash.
+        self.cache_on_exit = cache_on_exit
+        self._unsaved: tuple[bytes, int, Topology] | None = None
 
     @property
     def log(self):  # an EventLog; dulwich is imported only when the log is really read
@@ -318,5 +326,14 @@ class LocalLog:
 
     def publish(self, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None
                 ) -> list[str]:
-        changed, self._head = publish(self.home, known)
+        changed, self._head = publish(self.home, known, cache=not self.cache_on_exit)
+        if self.cache_on_exit and self._head[0] is not None:
+            self._unsaved = self._head  # type: ignore[assignment]
         return changed
+
+    def save_cache(self) -> None:
+        """Write the cache `publish` left unwritten, unless HEAD has moved on since (then a
+        newer writer's cache, or a rebuild, serves it)."""
+        unsaved, self._unsaved = self._unsaved, None
+        if unsaved is not None and read_head_ref(self.home) == unsaved[0]:
+            write_cache(self.home, *unsaved)

@@ -190,3 +190,30 @@ def test_dq_without_json_is_what_json_writes(text: str) -> None:
 def test_struct_sizes_of_the_fixture_pack_entry() -> None:
     # the helper above writes git's size header: 300 = 0b1_0010_1100 -> 0xbc 0x12
     assert _packed(3, 300, b"")[:2] == struct.pack("BB", 0xBC, 0x12)
+
+
+def test_temp_files_get_their_mode_whatever_the_umask(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fsutil, "_umask", None)
+    old = os.umask(0o077)
+    try:
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fsutil.atomic_write_at(fd, "conf", b"x", durable=False)
+            fsutil.replace_cache_at(fd, "cache", b"y")
+        finally:
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
+        "conf": 0o644, "cache": 0o644}
+
+
+def test_the_shell_writes_the_snapshot_cache_when_it_ends(paxos: Paxos) -> None:
+    from paxoslog.store.home import Home, _read_cache, read_head_ref
+
+    paxos(input="register host a\nregister host b\nregister host c\nquit\n", check=True)
+    home = Home(str(paxos.home))
+    cached = _read_cache(home, read_head_ref(home))
+    assert cached is not None and cached[0] == 3
+    assert [h.hostname for h in cached[1].hosts] == ["a", "b", "c"]
+    assert paxos.ok("list", "host").split() == ["a", "b", "c"]
