@@ -144,7 +144,7 @@ class EventLog:
         reader, out = reader or self.reader(), []
         try:
             while sha is not None:
-                kind, raw = reader.get(sha)
+                kind, raw = reader.get_bin(bytes.fromhex(sha.decode()))
                 if kind != b"commit":
                     raise LogError(f"object {sha.decode()[:12]} is not a commit")
                 tree, parent = commit_links(raw)
