@@ -176,24 +176,36 @@ def read_at(dir_fd: int, name: str) -> bytes | None:
         os.close(fd)
 
 
-def atomic_write_at(dir_fd: int, name: str, data: bytes, *, durable: bool | None = None,
-                    mode: int = 0o644) -> None:
-    """`atomic_write` inside an opened directory: the rename replaces `name` itself (a link
-    there is replaced, never followed)."""
-    _check_name(name, "a confined directory")
-    durable = fsync_enabled() if durable is None else durable
+def write_temp_at(dir_fd: int, data: bytes, *, durable: bool = False,
+                  mode: int = 0o644) -> str:
+    """A new `.tmp-<pid>-*` file holding `data` in an opened directory; returns its name."""
     tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
                  dir_fd=dir_fd)
     try:
         try:
-            if _masked(mode):  # a chmod is one more journal operation: only when needed
+            if _masked(mode):  # a chmod is one more file-system operation: only when needed
                 os.fchmod(fd, mode)
             write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        with _ignored(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    return tmp
+
+
+def atomic_write_at(dir_fd: int, name: str, data: bytes, *, durable: bool | None = None,
+                    mode: int = 0o644) -> None:
+    """`atomic_write` inside an opened directory: the rename replaces `name` itself (a link
+    there is replaced, never followed)."""
+    _check_name(name, "a confined directory")
+    durable = fsync_enabled() if durable is None else durable
+    tmp = write_temp_at(dir_fd, data, durable=durable, mode=mode)
+    try:
         crash_point("etc-temp-written")
         os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
@@ -212,16 +224,8 @@ def replace_cache_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o644,
     replace-by-rename without fsync): 0.2-1 ms on every append, for a file that is only a
     cache. So keep this for files whose absence only costs a rebuild."""
     _check_name(name, "a confined directory")
-    tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
-                 dir_fd=dir_fd)
+    tmp = write_temp_at(dir_fd, data, mode=mode)
     try:
-        try:
-            if _masked(mode):
-                os.fchmod(fd, mode)
-            write_all(fd, data)
-        finally:
-            os.close(fd)
         crash_point(point)
         with _ignored(FileNotFoundError):
             os.unlink(name, dir_fd=dir_fd)

@@ -217,3 +217,60 @@ def test_the_shell_writes_the_snapshot_cache_when_it_ends(paxos: Paxos) -> None:
     assert cached is not None and cached[0] == 3
     assert [h.hostname for h in cached[1].hosts] == ["a", "b", "c"]
     assert paxos.ok("list", "host").split() == ["a", "b", "c"]
+
+
+def test_etc_files_ride_on_the_logs_sync_and_are_renamed_after_the_ref(paxos: Paxos,
+                                                                      monkeypatch) -> None:
+    from paxoslog.app.session import Session, append
+    from paxoslog.core.decide import Command
+    from paxoslog.store.home import Home
+
+    paxos.ok("register", "host", "h1")
+    home = paxos.home
+    monkeypatch.setenv("PAXOS_FSYNC", "1")
+    monkeypatch.setenv("PAXOS_AUTHOR", "T <t@t>")
+    seen: list[tuple] = []
+    real_syncfs, real_fsync = fsutil.syncfs, os.fsync
+
+    def syncfs(path):
+        temps = {p.name: p.read_bytes() for p in (home / "etc").iterdir()
+                 if p.name.startswith(".tmp-")}
+        seen.append(("syncfs", temps, (home / "etc/paxos_memcache.conf").read_bytes()))
+        real_syncfs(path)
+
+    def fsync(fd):
+        seen.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(fsutil, "syncfs", syncfs)
+    monkeypatch.setattr(os, "fsync", fsync)
+    old_conf = (home / "etc/paxos_memcache.conf").read_bytes()
+    session = Session(Home(str(home)))
+    assert append(session, Command("register host", {"hostname": "h2"}), "register host h2")
+    new_conf = (home / "etc/paxos_memcache.conf").read_bytes()
+    assert b'"h2"' in new_conf
+    # one sync of everything, while etc/ still shows the old conf and its successor waits
+    # in a temp file beside it; then no file of etc/ is synced again, only the folder
+    (sync,) = [s for s in seen if s[0] == "syncfs"]
+    assert sync[2] == old_conf and list(sync[1].values()) == [new_conf]
+    synced = [s[1] for s in seen if s[0] == "fsync"]
+    assert str(home / "etc") in synced
+    assert not [p for p in synced if p.startswith(str(home / "etc") + "/")]
+    assert [p.name for p in (home / "etc").iterdir()] == ["paxos_memcache.conf"]
+
+
+def test_prepared_etc_files_of_an_append_that_did_not_happen_are_removed(paxos: Paxos,
+                                                                         monkeypatch):
+    from paxoslog.store.home import Home, discard_etc, prepare_etc
+
+    paxos.ok("register", "host", "h1")
+    monkeypatch.setenv("PAXOS_FSYNC", "1")
+    before = sorted(p.name for p in (paxos.home / "etc").iterdir())
+    home = Home(str(paxos.home))
+    prepared = prepare_etc(home, {"etc/paxos_memcache.conf": b"version: 1\n"})
+    assert list(prepared) == ["etc/paxos_memcache.conf"]
+    assert (paxos.home / "etc" / prepared["etc/paxos_memcache.conf"]).exists()
+    discard_etc(home, prepared)
+    assert sorted(p.name for p in (paxos.home / "etc").iterdir()) == before
+    monkeypatch.setenv("PAXOS_FSYNC", "0")  # nothing to save without syncs: nothing prepared
+    assert prepare_etc(home, {"etc/paxos_memcache.conf": b"version: 1\n"}) == {}
