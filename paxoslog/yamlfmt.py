@@ -43,9 +43,11 @@ _NON_PRINTABLE_RE = ("[^\\x09\\x0a\\x0d\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ud7ff\\
 def dq(text: str) -> str:
     """Double-quoted with JSON escaping (a JSON string is a valid YAML one), plus escapes for
     the characters YAML refuses or folds when read raw (DEL, C1 controls, NEL, U+2028...)."""
+    if text.isascii() and text.isprintable():  # the common case, without the regexes
+        if '"' not in text and "\\" not in text:
+            return f'"{text}"'  # what json.dumps returns for it, several times faster
+        return json.dumps(text)
     quoted = json.dumps(text, ensure_ascii=False)
-    if text.isascii() and text.isprintable():
-        return quoted  # the common case, without compiling the regexes
     return _regexes()[2].sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from paxoslog.errors import ConcurrencyError
-from paxoslog.store.home import Home, LocalLog, check_etc
+from paxoslog.store.home import Home, LocalLog, check_etc, discard_etc, prepare_etc
 
 if TYPE_CHECKING:  # the pure core is imported only by commands that change something
     from paxoslog.core.decide import Command
@@ -130,14 +130,22 @@ def append(session: Session, command: Command, message: str,
             (event,) = events
             after = apply(topology, event)
             files = render(after)
-            sha = log.append(parent, event, rev + 1, files, message, who,
-                             lock_held=pessimistic)
+            # etc/'s new files are written before the commit, so the log's one sync makes
+            # them durable too; publishing them is then a rename (see `prepare_etc`).
+            prepared = prepare_etc(session.home, files)
+            try:
+                sha = log.append(parent, event, rev + 1, files, message, who,
+                                 lock_held=pessimistic)
+            except BaseException:
+                discard_etc(session.home, prepared)
+                raise
         if sha is None:
+            discard_etc(session.home, prepared)
             log_event("debug", "head moved while appending %s; re-validating (attempt %d)",
                       event.type, attempt + 1)
             continue
         log_event("info", "appended rev %d (%s) %s: %s", rev + 1, sha.decode()[:12], event.type,
                   message)
-        session.local.publish((sha, rev + 1, after, files))
+        session.local.publish((sha, rev + 1, after, files), prepared)
         return sha, rev + 1
     raise ConcurrencyError()

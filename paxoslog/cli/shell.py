@@ -164,7 +164,11 @@ def run_shell(gns: Any) -> int:
     if reconfigure is not None:
         reconfigure(errors="surrogateescape")
     session = Session(Home.from_env(), interactive=True, trust_new_hosts=gns.trust_new_hosts)
+    session.local.cache_on_exit = True
     shell = PaxosShell(session, output=gns.output)
-    shell.cmdloop()
+    try:
+        shell.cmdloop()
+    finally:
+        session.local.save_cache()
     sys.stdout.flush()
     return 0

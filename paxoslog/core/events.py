@@ -57,7 +57,11 @@ def decode(blob: bytes) -> Event:
     if type(kind) is not str or kind not in _APPLY or not isinstance(raw.get("data"), dict):
         raise LogError(f"unknown event type {schema._show(kind)}")
     schema.check_event(kind, raw["data"])
-    return Event(kind, raw["data"], checked=True)
+    # Filled through __dict__, as `Topology.with_` does: a frozen dataclass's __init__ costs
+    # a microsecond per event of a replay. Every field is set.
+    event = object.__new__(Event)
+    event.__dict__.update(type=kind, data=raw["data"], checked=True)
+    return event
 
 
 def apply(topology: Topology, event: Event) -> Topology:
@@ -84,7 +88,7 @@ def _new(t: Topology, hosts=(), cell: Cell | None = None, mc: Memcache | None = 
     # A key registered twice would render two blocks for one name (and one file for two
     # cells): the projection keeps every key unique, whatever the log says.
     for h in hosts:
-        if t.host(h.hostname) is not None:
+        if _has_host(t, h.hostname):
             raise LogError(f"host {schema._show(h.hostname)} is already registered")
     if len({h.hostname for h in hosts}) < len(hosts):
         raise LogError("a host is registered twice")
@@ -94,6 +98,14 @@ def _new(t: Topology, hosts=(), cell: Cell | None = None, mc: Memcache | None = 
         raise LogError(f"memcache {mc.id} is already registered")
 
 
+def _has_host(t: Topology, name: str) -> bool:
+    # A replay makes a new topology per event and asks once: a scan is cheaper than building
+    # the index `Topology.host` keeps for the many lookups of `decide`.
+    if t._index is not None and "h" in t._index:
+        return t.host(name) is not None
+    return any(h.hostname == name for h in t.hosts)
+
+
 def _host_registered(t: Topology, d: dict) -> Topology:
     host = host_from(d)
     _new(t, (host,))
@@ -101,7 +113,11 @@ def _host_registered(t: Topology, d: dict) -> Topology:
 
 
 def _host_unregistered(t: Topology, d: dict) -> Topology:
-    return t.with_(hosts=tuple(h for h in t.hosts if h.hostname != d["hostname"]))
+    name, hosts = d["hostname"], t.hosts
+    for i, h in enumerate(hosts):
+        if h.hostname == name:  # hostnames are unique (`_new`): the first is the only one
+            return t.with_(hosts=hosts[:i] + hosts[i + 1:])
+    return t.with_()
 
 
 def _host_modified(t: Topology, d: dict) -> Topology:

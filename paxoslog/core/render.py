@@ -25,7 +25,13 @@ def cell_path(name: str) -> str:
 
 def render(topology: Topology) -> dict[str, bytes]:
     """Every rendered file, keyed by path relative to $PAXOS_HOME, in diff order."""
-    return {CONF_PATH: render_conf(topology), **_block(topology.cells, _cell_files)}
+    return {CONF_PATH: render_conf(topology), **_CELL_FILES(topology.cells)}
+
+
+def render_parts(topology: Topology) -> tuple[bytes, dict[str, bytes]]:
+    """`render` as (the conf file, the cell files). The cell files are the very same dict
+    while the cells do not change (do not modify it), so a caller can memoize on it."""
+    return render_conf(topology), _CELL_FILES(topology.cells)
 
 
 def _cell_files(cells: tuple[Cell, ...]) -> dict[str, bytes]:
@@ -57,49 +63,69 @@ def _list(values: tuple | list) -> str:
 
 
 def render_conf(t: Topology) -> bytes:
-    # Blocks are memoized per (immutable) host, cell and memcache: a replay renders every
-    # commit, and most events change one block of many.
+    # Blocks are memoized per (immutable) host, cell and memcache, and sections per tuple: a
+    # replay renders every commit, an event changes one block of one section, and an event
+    # that leaves a section alone leaves the very same tuple in it.
     return (
-        f"version: {CONF_VERSION}\n"
-        + _section("hosts", t.hosts, _host_block)
-        + _section("cells", t.cells, _cell_block)
-        + _section("memcaches", t.memcaches, _memcache_block)
-        + f"next_memcache_id: {t.next_memcache_id}\n"
+        f"version: {CONF_VERSION}\n" + _HOSTS(t.hosts) + _CELLS(t.cells)
+        + _MEMCACHES(t.memcaches) + f"next_memcache_id: {t.next_memcache_id}\n"
     ).encode()
 
 
-def _section(key: str, items: tuple, fn) -> str:
-    # An event changes one section at most; the others are the very same tuple as before.
-    return _block(items, _SECTIONS[key])
+class _Memo:
+    """fn(obj) memoized by the object's identity: hashing a dataclass walks all its fields,
+    identity is free. The memo keeps every object it holds a text for alive, so no other
+    object can take its id while the entry lives: a hit by id is that very object."""
+
+    __slots__ = ("fn", "value", "alive")
+    LIMIT = 20000
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.value: dict[int, Any] = {}
+        self.alive: list[object] = []
+
+    def __call__(self, obj: object) -> Any:
+        value = self.value.get(id(obj))
+        if value is None:
+            if len(self.alive) >= self.LIMIT:
+                self.value.clear()
+                self.alive.clear()
+            value = self.value[id(obj)] = self.fn(obj)
+            self.alive.append(obj)
+        return value
+
+    def each(self, items: tuple) -> list:
+        # The loop runs in C when every item is known, which is the rule in a replay.
+        values = list(map(self.value.get, map(id, items)))
+        if None in values:
+            for i, value in enumerate(values):  # render only the new items
+                if value is None:
+                    values[i] = self(items[i])
+        return values
 
 
-def _section_of(key: str, fn):
+class _Last:
+    """fn(obj) for the object of the last call (held, so its id stays its own): a section
+    that an event leaves alone is the very same tuple in the next topology, while a section
+    it changes is new and never seen again, so a bigger memo would only cost its upkeep."""
+
+    __slots__ = ("fn", "key", "value")
+
+    def __init__(self, fn) -> None:
+        self.fn, self.key, self.value = fn, None, None
+
+    def __call__(self, obj: object) -> Any:
+        if obj is not self.key or self.value is None:
+            self.value, self.key = self.fn(obj), obj
+        return self.value
+
+
+def _section(key: str, block: _Memo) -> _Last:
     def render_section(items: tuple) -> str:
-        parts = [f"{key}:\n" if items else f"{key}: []\n"]
-        get = _BLOCKS.get
-        for item in items:  # _block, inlined: this loop runs for every host of every commit
-            hit = get((fn, id(item)))
-            parts.append(hit[1] if hit is not None and hit[0] is item else _block(item, fn))
-        return "".join(parts)
+        return (f"{key}:\n" if items else f"{key}: []\n") + "".join(block.each(items))
 
-    return render_section
-
-
-_BLOCKS: dict[tuple[object, int], tuple[object, str]] = {}
-
-
-def _block(obj: object, fn) -> str:
-    # Keyed by identity: hashing a dataclass walks all its fields, identity is free. The cache
-    # holds the object, so its id cannot be reused while the entry lives.
-    key = (fn, id(obj))  # () is one object shared by every empty section
-    hit = _BLOCKS.get(key)
-    if hit is not None and hit[0] is obj:
-        return hit[1]
-    if len(_BLOCKS) > 20000:
-        _BLOCKS.clear()
-    text = fn(obj)
-    _BLOCKS[key] = (obj, text)
-    return text
+    return _Last(render_section)
 
 
 def _host_block(h: Host) -> str:
@@ -147,8 +173,10 @@ def _memcache_block(m: Memcache) -> str:
     return "".join(out)
 
 
-_SECTIONS = {key: _section_of(key, fn) for key, fn in (
-    ("hosts", _host_block), ("cells", _cell_block), ("memcaches", _memcache_block))}
+_CELL_FILES = _Last(_cell_files)
+_HOSTS = _section("hosts", _Memo(_host_block))
+_CELLS = _section("cells", _Memo(_cell_block))
+_MEMCACHES = _section("memcaches", _Memo(_memcache_block))
 
 
 def parse_conf(text: bytes) -> Topology:

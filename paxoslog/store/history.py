@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from hashlib import sha1
 
 from paxoslog.core.decide import Command
 from paxoslog.core.events import apply, decode
 from paxoslog.core.model import EMPTY, Topology
-from paxoslog.core.render import CELL_DIR, CONF_PATH, render
+from paxoslog.core.render import CELL_DIR, CONF_PATH, render, render_parts
 from paxoslog.errors import LogError
 from paxoslog.store.fastread import tree_entries
 from paxoslog.store.gitlog import EVENT_PATH, EventLog, iso_time, nest
@@ -127,35 +129,83 @@ def verify(log: EventLog) -> Verification:
     if not log.exists():
         return result
     reader = log.reader()
+    # The scan makes no reference cycles, but it allocates millions of objects next to the
+    # pack index (one entry per object): every collection would walk that index again.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         try:
             chain = log.chain(reader=reader)
         except LogError as exc:  # a broken link in the history itself
             result.problems.append(exc.message)
             return result
+        cells, etc_head = None, b""
         for number, (sha, tree_id) in enumerate(chain, 1):
-            result.head, result.commit = number, sha.decode()
-            where = f"rev {number} (commit {sha.decode()[:12]})"
             try:
-                root = tree_entries(reader.get(tree_id)[1])
-                entry = root.get(EVENT_PATH.encode())
-                if entry is None:
-                    raise LogError("holds no event")
-                event = decode(reader.get(entry[1])[1])
+                stored = bytes.fromhex(tree_id.decode())
+                event_id = _event_id(reader.get_bin(stored)[1])
+                event = decode(reader.get_bin(event_id)[1])
                 topology = apply(topology, event)
-                files = render(topology)
-                if snapshot_tree_id(entry[1], files) != tree_id:
-                    result.problems += _differences(log, tree_id, files, where)
+                conf, cell_files = render_parts(topology)
+                if cell_files is not cells:  # the same dict while the cells do not change
+                    cells, etc_head = cell_files, _etc_head(cell_files)
+                # The tree id of {event.msgpack, etc/paxos_memcache.conf, etc/cell/...}:
+                # `_snapshot_digest` inlined, as this runs once per commit.
+                if etc_head is not None:
+                    etc = etc_head + sha1(b"blob %d\0" % len(conf) + conf).digest()
+                    etc = b"40000 etc\0" + sha1(b"tree %d\0" % len(etc) + etc).digest()
+                    root = etc + _ROOT_EVENT + event_id
+                    same = sha1(b"tree %d\0" % len(root) + root).digest() == stored
+                else:
+                    same = False
+                if not same:
+                    files = {CONF_PATH: conf, **cell_files}
+                    if _snapshot_digest(event_id, files) != stored:
+                        where = f"rev {number} (commit {sha.decode()[:12]})"
+                        result.problems += _differences(log, tree_id, files, where)
             except LogError as exc:
-                result.problems.append(f"{where}: {exc.message}")
+                result.problems.append(f"rev {number} (commit {sha.decode()[:12]}): "
+                                       f"{exc.message}")
             except Exception as exc:  # a damaged object store: report it, never a traceback
-                result.problems.append(f"{where}: unreadable ({exc.__class__.__name__}: {exc})")
+                result.problems.append(f"rev {number} (commit {sha.decode()[:12]}): unreadable "
+                                       f"({exc.__class__.__name__}: {exc})")
             if result.problems:
+                result.head, result.commit = number, sha.decode()
                 return result
+        if chain:
+            result.head, result.commit = len(chain), chain[-1][0].decode()
     finally:
+        if collecting:
+            gc.enable()
         reader.close()
     result.topology, result.files = topology, render(topology)
     return result
+
+
+_ROOT_HEAD = b"40000 etc\0"
+_ROOT_EVENT = b"100644 event.msgpack\0"
+
+
+def _etc_head(cell_files: dict[str, bytes]) -> bytes | None:
+    """The bytes of the etc tree before the conf blob's id: the `cell` entry and the conf
+    entry's name; None when a path is not a cell file (then the long way decides)."""
+    cells = []
+    for path, data in cell_files.items():
+        if not path.startswith(CELL_PREFIX) or "/" in path[len(CELL_PREFIX):]:
+            return None
+        cells.append((path[len(CELL_PREFIX):], data))
+    return _cell_entry(tuple(cells)) + b"100644 paxos_memcache.conf\0"
+
+
+def _event_id(raw_root: bytes) -> bytes:
+    """The binary id of the event blob in a raw root tree; the layout every commit has
+    (`etc`, then `event.msgpack`) is sliced, anything else parsed in full."""
+    if len(raw_root) == 71 and raw_root[:10] == _ROOT_HEAD and raw_root[30:51] == _ROOT_EVENT:
+        return raw_root[51:71]
+    entry = tree_entries(raw_root).get(EVENT_PATH.encode())
+    if entry is None:
+        raise LogError("holds no event")
+    return bytes.fromhex(entry[1].decode())
 
 
 def _differences(log: EventLog, tree_id: bytes, files: dict[str, bytes], where: str) -> list[str]:
@@ -176,21 +226,26 @@ def _blob_ids(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def snapshot_tree_id(event_blob: bytes, files: dict[str, bytes]) -> bytes:
-    """The tree id of a commit holding this event and these rendered files (the layout
-    `render` produces), computed without building tree objects: binary digests all the way,
-    the cell subtree memoized, since this runs once per commit in a replay."""
+    """The tree id (hex) of a commit holding this event (blob id, hex) and these rendered
+    files (the layout `render` produces)."""
+    return _snapshot_digest(bytes.fromhex(event_blob.decode()), files).hex().encode()
+
+
+def _snapshot_digest(event_id: bytes, files: dict[str, bytes]) -> bytes:
+    """`snapshot_tree_id` with binary ids, computed without building tree objects: binary
+    digests all the way, the cell subtree memoized, since this runs once per commit in a
+    replay."""
     cells = []
     for path, data in files.items():
         if path == CONF_PATH:
             continue
         if not path.startswith(CELL_PREFIX):
-            return _tree_id({EVENT_PATH: event_blob, **_blob_ids(files)})
+            hexid = _tree_id({EVENT_PATH: event_id.hex().encode(), **_blob_ids(files)})
+            return bytes.fromhex(hexid.decode())
         cells.append((path[len(CELL_PREFIX):], data))
     etc = _cell_entry(tuple(cells)) + b"100644 paxos_memcache.conf\0" + _digest(
         b"blob", files[CONF_PATH])
-    root = (b"40000 etc\0" + _digest(b"tree", etc)
-            + b"100644 event.msgpack\0" + bytes.fromhex(event_blob.decode()))
-    return _object_id(b"tree", root)
+    return _digest(b"tree", b"40000 etc\0" + _digest(b"tree", etc) + _ROOT_EVENT + event_id)
 
 
 @lru_cache(maxsize=1024)

@@ -93,21 +93,25 @@ def _read_cache(home: Home, sha: bytes) -> tuple[int, Topology] | None:
 def write_cache(home: Home, sha: bytes, rev: int, topology: Topology) -> None:
     data = msgpack.packb({"v": CACHE_VERSION, "commit": sha.decode(), "rev": rev,
                           "topology": to_plain(topology)}, use_bin_type=True)
-    os.makedirs(os.path.dirname(home.cache), exist_ok=True)
-    fsutil.atomic_write(home.cache, data, durable=False)
+    var = os.path.dirname(home.cache)
+    try:  # the folder as the operator made it (it may be a link): not a confined write
+        fd = os.open(var, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        os.makedirs(var, exist_ok=True)
+        fd = os.open(var, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fsutil.replace_cache_at(fd, os.path.basename(home.cache), data)
+    finally:
+        os.close(fd)
 
 
 CONF_REL = "etc/paxos_memcache.conf"  # render.CONF_PATH, without importing render here
 _CELL_FILE = re.compile(r"etc/cell/([A-Za-z0-9_]+\.conf)\Z", re.ASCII)  # rule (C) names
 
 
-def write_etc(home: Home, files: dict[str, bytes]) -> list[str]:
-    """Make $PAXOS_HOME/etc equal `files`: changed files rewritten atomically, stale cell
-    files removed, temp files of killed writers swept. Returns the paths it changed.
-
-    Confined to $PAXOS_HOME/etc: every name is checked and every directory opened without
-    following symbolic links before anything is written, so a refused write changes nothing.
-    Callers hold the lock on `home.lock`."""
+def _etc_files(files: dict[str, bytes]) -> tuple[bytes | None, dict[str, bytes]]:
+    """(the conf, cell file name -> bytes) of a rendering; any other path under etc/ is
+    refused (a name that is not one `render` makes)."""
     conf, cells = None, {}
     for rel, data in files.items():
         if not rel.startswith("etc/"):
@@ -119,16 +123,38 @@ def write_etc(home: Home, files: dict[str, bytes]) -> list[str]:
             conf = data
         else:
             raise fsutil.UnsafePath(f"refusing to write {rel!r}: not a file of $PAXOS_HOME/etc")
+    return conf, cells
+
+
+def write_etc(home: Home, files: dict[str, bytes],
+              prepared: dict[str, str] | None = None) -> list[str]:
+    """Make $PAXOS_HOME/etc equal `files`: changed files rewritten atomically, stale cell
+    files removed, temp files of killed writers swept. Returns the paths it changed.
+
+    `prepared` (from `prepare_etc`, made durable since): path -> a temp file beside it that
+    already holds that path's bytes; it is renamed into place instead of written again.
+
+    Confined to $PAXOS_HOME/etc: every name is checked and every directory opened without
+    following symbolic links before anything is written, so a refused write changes nothing.
+    Callers hold the lock on `home.lock`."""
+    conf, cells = _etc_files(files)
+    prepared = dict(prepared or {})
     etc = fsutil.open_dir(home.root, ("etc",), create=True)
     try:
         cell = _open_cell(home, etc, create=bool(cells))
         try:
-            changed = []
-            if conf is not None and _put(etc, "paxos_memcache.conf", conf):
+            changed, renamed = [], []
+            if conf is not None and _put_or_rename(etc, "paxos_memcache.conf", conf,
+                                                   prepared.pop(CONF_REL, None), renamed):
                 changed.append(CONF_REL)
             for name, data in cells.items():
-                if _put(cell, name, data):
-                    changed.append(f"etc/cell/{name}")
+                rel = f"etc/cell/{name}"
+                if _put_or_rename(cell, name, data, prepared.pop(rel, None), renamed):
+                    changed.append(rel)
+            if renamed and fsutil.fsync_enabled():
+                for fd in set(renamed):
+                    os.fsync(fd)  # the renames are on disk before the lock is released
+            _drop(etc, cell, prepared)  # prepared for a file not rendered after all
             if cell is not None:
                 changed += _remove_stale_cells(cell, cells)
                 _sweep(cell)
@@ -140,6 +166,84 @@ def write_etc(home: Home, files: dict[str, bytes]) -> list[str]:
         os.close(etc)
     sweep_var(home)
     return changed
+
+
+def _put_or_rename(dir_fd: int | None, name: str, data: bytes, tmp: str | None,
+                   renamed: list[int]) -> bool:
+    if tmp is None:
+        return _put(dir_fd, name, data)
+    if fsutil.read_at(dir_fd, name) == data:  # written meanwhile (same HEAD, another writer)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        return False
+    fsutil.crash_point("etc-temp-written")
+    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    renamed.append(dir_fd)
+    return True
+
+
+def prepare_etc(home: Home, files: dict[str, bytes]) -> dict[str, str]:
+    """Before an append: the files of `files` that differ from etc/ now, written as temp files
+    beside them and not synced; the append's one sync of the log (`EventLog.append`) makes them
+    durable with the objects, so publishing them is a rename and one sync of the folder
+    instead of a sync of every file as well. {} when that sync would not cover them: fsync
+    off (nothing to save), or etc/ on another file system than the log. Returns path -> temp
+    name; give it to `publish`, or to `discard_etc` when the append did not happen."""
+    if not fsutil.fsync_enabled():
+        return {}
+    conf, cells = _etc_files(files)
+    try:
+        log_device = os.stat(home.repo).st_dev
+    except FileNotFoundError:  # no log yet: the very first append takes the plain way
+        return {}
+    etc = fsutil.open_dir(home.root, ("etc",), create=True)
+    try:
+        if os.fstat(etc).st_dev != log_device:
+            return {}
+        cell = _open_cell(home, etc, create=bool(cells))
+        out: dict[str, str] = {}
+        try:
+            todo = [(etc, "paxos_memcache.conf", CONF_REL, conf)] if conf is not None else []
+            todo += [(cell, name, f"etc/cell/{name}", data) for name, data in cells.items()]
+            for dir_fd, name, rel, data in todo:
+                if fsutil.read_at(dir_fd, name) != data:
+                    out[rel] = fsutil.write_temp_at(dir_fd, data)
+        except BaseException:
+            _drop(etc, cell, out)
+            raise
+        finally:
+            if cell is not None:
+                os.close(cell)
+    finally:
+        os.close(etc)
+    return out
+
+
+def discard_etc(home: Home, prepared: dict[str, str]) -> None:
+    """Remove the temp files of a `prepare_etc` whose append did not happen."""
+    if not prepared:
+        return
+    try:
+        etc = fsutil.open_dir(home.root, ("etc",), create=False)
+    except (FileNotFoundError, fsutil.UnsafePath):
+        return
+    try:
+        cell = _open_cell(home, etc, create=False)
+        try:
+            _drop(etc, cell, prepared)
+        finally:
+            if cell is not None:
+                os.close(cell)
+    finally:
+        os.close(etc)
+
+
+def _drop(etc: int, cell: int | None, prepared: dict[str, str]) -> None:
+    for rel, tmp in prepared.items():
+        dir_fd = etc if rel == CONF_REL else cell
+        if dir_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dir_fd)
 
 
 def check_etc(home: Home) -> None:
@@ -256,13 +360,16 @@ def etc_differences(home: Home, files: dict[str, bytes]) -> list[str]:
     return out
 
 
-def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None
+def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None,
+            *, cache: bool = True, prepared: dict[str, str] | None = None,
             ) -> tuple[list[str], tuple[bytes | None, int, Topology]]:
     """The one writer of "etc/ equals HEAD" (§5.2), used after an append, a fetch and a replay.
 
     Under the lock, HEAD is read again: if it is still the commit the caller knows (`known`:
     commit, rev, topology and its rendered files), those are written; if another administrator
     appended meanwhile, the newer head is rendered instead, so etc/ never goes back in time.
+    `cache=False` leaves the snapshot cache to the caller (`LocalLog.save_cache`).
+    `prepared`: `prepare_etc` of the known files, used if the known commit is still HEAD.
     Returns the etc/ paths changed and the head that was published."""
     from paxoslog.core.render import render  # only writers render
 
@@ -270,11 +377,14 @@ def publish(home: Home, known: tuple[bytes, int, Topology, dict[str, bytes]] | N
         sha = read_head_ref(home)
         if known is not None and known[0] == sha:
             sha, rev, topology, files = known
-            write_cache(home, sha, rev, topology)
+            if cache:
+                write_cache(home, sha, rev, topology)
         else:
+            discard_etc(home, prepared or {})
+            prepared = None
             sha, rev, topology = head_state(home)  # refreshes the cache
             files = render(topology)
-        changed = write_etc(home, files)
+        changed = write_etc(home, files, prepared)
     return changed, (sha, rev, topology)
 
 
@@ -285,10 +395,16 @@ class LocalLog:
     time), but its rev and topology are kept while it does not move, so a shell renders and
     validates against the same objects instead of re-reading the snapshot per command."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, *, cache_on_exit: bool = False) -> None:
         self.home = home
         self._log = None
         self._head: tuple[bytes | None, int, Topology] | None = None
+        # The shell appends many times and reads HEAD from memory: it writes the snapshot
+        # cache (a file for other processes) once, when it ends, instead of per append (four
+        # file-system operations that wait for the journal). A process that starts meanwhile
+        # finds the cache behind HEAD and rebuilds it from HEAD's snapshot, as after a crash.
+        self.cache_on_exit = cache_on_exit
+        self._unsaved: tuple[bytes, int, Topology] | None = None
 
     @property
     def log(self):  # an EventLog; dulwich is imported only when the log is really read
@@ -308,7 +424,17 @@ class LocalLog:
         """The log was replaced behind our back (fetch): read everything again."""
         self._head = None
 
-    def publish(self, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None
-                ) -> list[str]:
-        changed, self._head = publish(self.home, known)
+    def publish(self, known: tuple[bytes, int, Topology, dict[str, bytes]] | None = None,
+                prepared: dict[str, str] | None = None) -> list[str]:
+        changed, self._head = publish(self.home, known, cache=not self.cache_on_exit,
+                                      prepared=prepared)
+        if self.cache_on_exit and self._head[0] is not None:
+            self._unsaved = self._head  # type: ignore[assignment]
         return changed
+
+    def save_cache(self) -> None:
+        """Write the cache `publish` left unwritten, unless HEAD has moved on since (then a
+        newer writer's cache, or a rebuild, serves it)."""
+        unsaved, self._unsaved = self._unsaved, None
+        if unsaved is not None and read_head_ref(self.home) == unsaved[0]:
+            write_cache(self.home, *unsaved)
