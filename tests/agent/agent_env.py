@@ -7,13 +7,13 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 
 from nodes.css.shell.auth import generate_key
+from tests.css.css_cell import free_port_pair
 
 ENV_ARGS = "--drain-timeout 2 --recall-repeat 0.3"
 
@@ -21,21 +21,7 @@ ENV_ARGS = "--drain-timeout 2 --recall-repeat 0.3"
 def free_base() -> int:
     """A base port such that base (UDP) and base+100 (TCP) are free on 127.0.0.1-4 (the
     fourth address is the new host of a replace)."""
-    for _ in range(200):
-        base = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
-        ok = True
-        for i in range(1, 5):
-            for port, kind in ((base, socket.SOCK_DGRAM), (base + 100, socket.SOCK_STREAM)):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind((f"127.0.0.{i}", port))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
+    return free_port_pair(4)
 
 
 class AgentCell:

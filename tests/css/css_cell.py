@@ -20,12 +20,12 @@ from nodes.css.shell.auth import generate_key
 FAST = ["--drain-timeout", "2", "--recall-repeat", "0.3"]
 
 
-def free_port_pair() -> int:
-    """A base port such that base and base+100 are free on 127.0.0.1-3 (TCP and UDP)."""
+def free_port_pair(addresses: int = 3) -> int:
+    """A base port such that base and base+100 are free on 127.0.0.1..N (TCP and UDP)."""
     for _ in range(200):
         base = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
         ok = True
-        for i in range(1, 4):
+        for i in range(1, addresses + 1):
             for port, kind in ((base, socket.SOCK_DGRAM), (base + 100, socket.SOCK_STREAM)):
                 s = socket.socket(socket.AF_INET, kind)
                 try:
