@@ -211,15 +211,29 @@ def _stop_local(ctx: css.Ctx, cell: str, no: int, timeout: float) -> bool:
     return True
 
 
+def _member_here(data: str, what: str) -> str | None:
+    """The member id in `data`'s MEMBER file; None when there is no data dir at all (nothing to
+    do); Refused when the dir is there but its identity cannot be read."""
+    member_id = css._member_id(data)
+    if member_id is None and css._dir_state(data) != "absent":
+        raise Refused(f"{data}: no readable MEMBER file; not {what}")
+    return member_id
+
+
+def _set_aside(data: str, member_id: str) -> str:
+    """§4.2 step 5: the data dir is renamed, never deleted, and never used again."""
+    dest = f"{data}.retired-{member_id}"
+    os.rename(data, dest)
+    return dest
+
+
 def retire(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
     h = ctx.home
     data = h.data(cell, no)
     with css.lock(ctx, cell, no):
-        member_id = css._member_id(data)
+        member_id = _member_here(data, "retired")
         if member_id is None:
-            if css._dir_state(data) == "absent":
-                return {"changed": False, "message": f"{data} does not exist"}
-            raise Refused(f"{data}: no readable MEMBER file; not retired")
+            return {"changed": False, "message": f"{data} does not exist"}
         try:
             lead = _leader_status(_addrs(ctx, cell))
         except Refused as e:
@@ -227,8 +241,7 @@ def retire(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
         if any(m.get("member_id") == member_id for m in _voters(lead)):
             raise Refused(f"{cell}#{no} ({member_id}) is still a voter; promote first")
         stopped = _stop_local(ctx, cell, no, timeout)
-        dest = f"{data}.retired-{member_id}"
-        os.rename(data, dest)
+        dest = _set_aside(data, member_id)
     return {"changed": True, "stopped": stopped, "member_id": member_id, "moved_to": dest}
 
 
@@ -238,17 +251,14 @@ def abort(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
     h = ctx.home
     data = h.data(cell, no)
     with css.lock(ctx, cell, no):
-        member_id = css._member_id(data)
+        member_id = _member_here(data, "aborted")
         if member_id is None:
-            if css._dir_state(data) == "absent":
-                return {"changed": False, "message": f"no learner of {cell}#{no} here"}
-            raise Refused(f"{data}: no readable MEMBER file; not aborted")
+            return {"changed": False, "message": f"no learner of {cell}#{no} here"}
         res = _cell_call(remove_learner(_addrs(ctx, cell), member_id=member_id,
                                         timeout=min(timeout, 30.0)),
                          f"abort of the learner {member_id}", unknown_ok=True)
         stopped = _stop_local(ctx, cell, no, min(timeout, 30.0))
-        dest = f"{data}.retired-{member_id}"
-        os.rename(data, dest)
+        dest = _set_aside(data, member_id)
     return {"changed": True, "removed": res.get("removed") is True, "stopped": stopped,
             "member_id": member_id, "moved_to": dest,
             "config_version": css._int(res.get("cfg"))}

@@ -20,6 +20,17 @@ from nodes.css.shell.auth import generate_key
 FAST = ["--drain-timeout", "2", "--recall-repeat", "0.3"]
 
 
+async def poll_until(pred, timeout: float = 10.0, what: str = "condition"):
+    """Await `pred()` until it returns something true (returned), failing after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = await pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
+        await asyncio.sleep(0.05)
+
+
 def free_port_pair(addresses: int = 3) -> int:
     """A base port such that base and base+100 are free on 127.0.0.1..N (TCP and UDP)."""
     for _ in range(200):

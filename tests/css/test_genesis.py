@@ -10,18 +10,10 @@ import subprocess
 import sys
 import time
 
+from css_cell import poll_until
+
 from nodes.css.client import CssClient
 from nodes.css.probe import status
-
-
-async def _poll(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = await pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
-        await asyncio.sleep(0.05)
 
 
 def test_init_waits_for_every_genesis_member(cell) -> None:
@@ -32,7 +24,7 @@ def test_init_waits_for_every_genesis_member(cell) -> None:
         async def waiting():
             sts = [await status(cell.tcp(n)) for n in (0, 1)]
             return sts if all(st["waiting_for"] == [2] for st in sts) else None
-        sts = await _poll(waiting, 10, "both waiting for member 2")
+        sts = await poll_until(waiting, 10, "both waiting for member 2")
         # two members would form a quorum, but they must not elect before member 2 is seen
         t_end = time.monotonic() + 2 * 1.0  # twice election_max
         while time.monotonic() < t_end:

@@ -11,21 +11,12 @@ import sys
 import time
 
 import msgpack
+from css_cell import poll_until
 
 from nodes.css.client import CssClient
 from nodes.css.config import member_id
 from nodes.css.probe import leader_request, status
 from nodes.css.shell.auth import Auth
-
-
-async def _poll(pred, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = await pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
-        await asyncio.sleep(0.05)
 
 
 def _alive(cell) -> None:
@@ -59,7 +50,7 @@ def test_forged_heartbeats_are_dropped_and_counted(running_cell) -> None:
         async def counted():
             st = await status(cell.tcp(follower))
             return st if st["auth_failures"] >= before["auth_failures"] + 150 else None
-        st = await _poll(counted, what="auth failures counted")
+        st = await poll_until(counted, what="auth failures counted")
         assert st["auth"] is True
         assert st["epoch"] < 10 ** 6 and st["commit"] < 10 ** 9
         _alive(cell)
@@ -91,7 +82,7 @@ def test_forged_join_adds_nobody_and_sends_nothing(running_cell) -> None:
     async def counted():
         sts = [await status(cell.tcp(n)) for n in range(3)]
         return all(st["auth_failures"] >= 20 for st in sts)
-    asyncio.run(_poll(counted, what="the forged JOINs counted"))
+    asyncio.run(poll_until(counted, what="the forged JOINs counted"))
     received = 0
     end = time.monotonic() + 1.5  # the old bug sent tens of thousands of datagrams per second
     while time.monotonic() < end:
