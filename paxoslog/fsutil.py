@@ -158,6 +158,40 @@ def open_dir(root: str | int, parts: tuple[str, ...], *, create: bool,
     return fd
 
 
+class NotRegularFile(UnsafePath):
+    """A path that names a directory, FIFO, device or (not followed) symbolic link."""
+
+
+class FileTooLarge(UnsafePath):
+    """A file over the size its reader accepts."""
+
+
+def read_regular(path: str, limit: int, *, follow: bool = False) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` of them, read without blocking on
+    a FIFO. FileNotFoundError when it is missing; NotRegularFile or FileTooLarge (both
+    UnsafePath) when it is something else or too big; other OSErrors pass through. `follow`:
+    whether a symbolic link at `path` itself may be followed (the operator's own files)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags if follow else flags | os.O_NOFOLLOW)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow:
+            raise NotRegularFile(f"{path}: a symbolic link, not followed") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{path}: not a regular file")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            size += len(chunk)
+            if size > limit:
+                raise FileTooLarge(f"{path}: larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_at(dir_fd: int, name: str) -> bytes | None:
     """The file's bytes, or None when it is missing, a link or not a regular file."""
     try:

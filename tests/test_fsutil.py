@@ -123,3 +123,31 @@ def test_syncfs_and_fsync_dir_work_on_a_real_folder(tmp_path: Path):
     (tmp_path / "f").write_bytes(b"x")
     fsutil.syncfs(str(tmp_path))
     fsutil.fsync_dir(str(tmp_path))
+
+
+def test_read_regular_reads_only_bounded_regular_files(tmp_path: Path):
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 100)
+    assert fsutil.read_regular(str(f), 100) == b"x" * 100
+    try:
+        fsutil.read_regular(str(f), 99)
+    except fsutil.FileTooLarge as e:
+        assert str(e) == f"{f}: larger than 99 bytes"
+    else:
+        raise AssertionError("over the limit must fail")
+    os.mkfifo(tmp_path / "fifo")  # never waited on
+    (tmp_path / "link").symlink_to(f)
+    for name in ("fifo", "link"):
+        try:
+            fsutil.read_regular(str(tmp_path / name), 1000)
+        except fsutil.NotRegularFile:
+            pass
+        else:
+            raise AssertionError(f"{name} must be refused")
+    assert fsutil.read_regular(str(tmp_path / "link"), 1000, follow=True) == b"x" * 100
+    try:
+        fsutil.read_regular(str(tmp_path / "missing"), 10)
+    except FileNotFoundError:
+        pass
+    else:
+        raise AssertionError("a missing file must raise FileNotFoundError")

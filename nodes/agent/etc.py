@@ -5,13 +5,11 @@ problem becomes BadEtc (exit 6) naming the file and, where there is one, the lin
 
 from __future__ import annotations
 
-import os
-import stat
-
 from nodes.css.config import parse_cell_config
 from nodes.css.errors import ConfigError
 from nodes.css.shell.auth import load_key
 from paxoslog.core.stamp import MAX_STAMP, StampError, parse_stamp
+from paxoslog.fsutil import FileTooLarge, NotRegularFile, read_regular
 
 from .errors import BadEtc
 
@@ -20,17 +18,12 @@ MAX_CELL_FILE = 64 << 10
 
 def read_bounded(path: str, limit: int, what: str = "file") -> bytes:
     """The bytes of a regular file (not a symlink), at most `limit`; OSError if absent."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadEtc(f"{path}: not a regular {what}")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise BadEtc(f"{path}: larger than {limit} bytes")
-    return data
+        return read_regular(path, limit)
+    except FileTooLarge:
+        raise BadEtc(f"{path}: larger than {limit} bytes") from None
+    except NotRegularFile:
+        raise BadEtc(f"{path}: not a regular {what}") from None
 
 
 def cell_members(path: str) -> dict[int, dict]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import paramiko
 
+from paxoslog import fsutil
 from paxoslog.errors import PaxosError
 from paxoslog.remote.hostpatterns import (
     PLAIN_KEY_TYPES,
@@ -64,29 +65,19 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 def _read_bounded(path: Path) -> bytes | None:
-    """The file's bytes, None if it does not exist; KnownHostsError if it cannot be used."""
+    """The file's bytes, None if it does not exist; KnownHostsError if it cannot be used (a
+    FIFO in its place must not hang the command; the operator's symlink is followed)."""
     try:
-        # O_NONBLOCK: a FIFO in its place must not hang the command.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        return fsutil.read_regular(str(path), MAX_KNOWN_HOSTS_BYTES, follow=True)
     except FileNotFoundError:
         return None
+    except fsutil.FileTooLarge:
+        raise KnownHostsError(f"cannot read {path}: larger than "
+                              f"{MAX_KNOWN_HOSTS_BYTES >> 20} MiB") from None
+    except fsutil.NotRegularFile:
+        raise KnownHostsError(f"cannot read {path}: not a regular file") from None
     except OSError as e:
         raise KnownHostsError(f"cannot read {path}: {e.strerror or e}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise KnownHostsError(f"cannot read {path}: not a regular file")
-        chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 20):
-            size += len(chunk)
-            if size > MAX_KNOWN_HOSTS_BYTES:
-                raise KnownHostsError(f"cannot read {path}: larger than "
-                                      f"{MAX_KNOWN_HOSTS_BYTES >> 20} MiB")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as e:
-        raise KnownHostsError(f"cannot read {path}: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
 
 
 class KnownHosts:
