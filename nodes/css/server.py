@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import fcntl
 import logging
-import logging.handlers
 import os
 import sys
 import time
+
+from nodes.daemonlog import setup_logging
 
 from . import VERSION
 from .config import config_path, data_dir, load_cell_config, member_id, run_dir
@@ -23,7 +24,7 @@ from .core.service import Service
 from .core.types import Timing
 from .errors import ConfigError, StorageError
 from .shell.auth import Auth, key_path, load_key
-from .shell.guard import Limits, RepeatFilter
+from .shell.guard import Limits
 from .shell.node import Node
 from .shell.storage import Storage
 
@@ -71,24 +72,6 @@ def timing_from(a: argparse.Namespace) -> Timing:
     return t
 
 
-def setup_logging(kind: str, cell: str, no: int) -> None:
-    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    if kind == "stderr":
-        h: logging.Handler = logging.StreamHandler(sys.stderr)
-    elif kind == "syslog":
-        h = logging.handlers.SysLogHandler(address="/dev/log")
-        fmt = f"paxos-css-{cell}#{no}: %(levelname)s %(name)s %(message)s"
-    else:
-        d = os.path.join(os.path.expanduser("~"), "log")
-        os.makedirs(d, exist_ok=True)
-        h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-css-{cell}-{no}.log"),
-                                                 maxBytes=10 << 20, backupCount=5)
-    h.setFormatter(logging.Formatter(fmt))
-    h.addFilter(RepeatFilter())  # a flood of one event must not flood the disk
-    logging.getLogger().addHandler(h)
-    logging.getLogger().setLevel(logging.INFO)
-
-
 def fail(code: int, msg: str) -> int:
     print(f"paxos-css: {msg}", file=sys.stderr)
     log.error("%s (exit %d)", msg, code)
@@ -121,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(2, "--init and --join need --cell-id")
     if a.unsafe_no_fsync and not a.test_hooks:
         return fail(2, "--unsafe-no-fsync is refused without --test-hooks")
-    setup_logging(a.log, a.cell, a.no)
+    setup_logging(a.log, f"paxos-css-{a.cell}-{a.no}", f"paxos-css-{a.cell}#{a.no}")
     if a.key is None:
         log.warning("started with --no-auth: member messages are not authenticated")
     try:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
-import logging.handlers
 import os
 import signal
 import sys
 
 from nodes.css.config import load_cell_config
 from nodes.css.errors import ConfigError
+from nodes.daemonlog import setup_logging
 
 from . import VERSION
 from .config import Options, parse
@@ -29,24 +29,6 @@ log = logging.getLogger("memcache")
 
 def run_dir() -> str:
     return os.path.join(os.path.expanduser("~"), "run")
-
-
-def setup_logging(kind: str, mid: int) -> None:
-    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    if kind == "stderr":
-        h: logging.Handler = logging.StreamHandler(sys.stderr)
-    elif kind == "syslog":
-        h = logging.handlers.SysLogHandler(address="/dev/log")
-        fmt = f"paxos-memcache#{mid}: %(levelname)s %(name)s %(message)s"
-    else:
-        d = os.path.join(os.path.expanduser("~"), "log")
-        os.makedirs(d, exist_ok=True)
-        h = logging.handlers.RotatingFileHandler(os.path.join(d, f"paxos-memcache-{mid}.log"),
-                                                 maxBytes=10 << 20, backupCount=5)
-    h.setFormatter(logging.Formatter(fmt))
-    root = logging.getLogger()
-    root.addHandler(h)
-    root.setLevel(logging.INFO)
 
 
 def fail(code: int, msg: str) -> int:
@@ -68,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paxos-memcache: {e}", file=sys.stderr)
         return 6
     members = [tuple(m["tcp"]) for _, m in sorted(cell.items())]
-    setup_logging(opts.log, opts.id)
+    setup_logging(opts.log, f"paxos-memcache-{opts.id}", f"paxos-memcache#{opts.id}")
     try:
         return asyncio.run(run(opts, members))  # type: ignore[arg-type]
     except KeyboardInterrupt:
