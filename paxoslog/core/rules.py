@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from paxoslog.errors import Refused, UsageError
+from paxoslog.errors import Refused
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _CELL = re.compile(r"[A-Za-z0-9_]+\Z", re.ASCII)
@@ -120,19 +120,12 @@ def check_name_space(space: str | None) -> None:
 
 
 def check_fetch_target(text: str) -> None:
-    """`fetch`'s `[user@]host[:port]` for a host that is not registered: the same rules as a
-    registered host's fields, before any connection (a port over 65535 or an unencodable name
-    would otherwise fail deep in the socket layer)."""
+    """`fetch`'s `[user@]host[:port]` for a host that is not registered: the user and host obey
+    the same rules as a registered host's fields, before any connection (an unencodable name
+    would otherwise fail deep in the socket layer). The port is syntax, parsed with the other
+    host specs by `app.fetch.target_spec` (a usage error)."""
     user, at, rest = text.rpartition("@")
-    host, colon, port_text = rest.partition(":")
+    host = rest.partition(":")[0]
     if at:
         check_user(user)
     check_new_host(host)
-    if colon:  # the port is syntax, checked like an option: a usage error (exit 2)
-        port = parse_int(port_text)
-        try:
-            if port is None:
-                raise Refused("non-numeric value has been specified for the port number")
-            check_port(port)
-        except Refused as e:
-            raise UsageError(f"argument hostname: {e.message}") from None
