@@ -104,3 +104,22 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     relative.write_text("from ..store import home\nimport os\n")
     assert {"paxoslog.store", "paxoslog.store.home", "os"} <= imports(relative,
                                                                        "paxoslog.core.events")
+
+
+NODE_CORES = sorted(p for d in ("css", "memcache") for p in (ROOT / "nodes" / d / "core").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", NODE_CORES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_node_cores_are_pure(path):
+    """The Paxos core and the proxy's protocol and delegation core: handlers that return actions,
+    no I/O. Randomness enters only as a seeded `random.Random` the caller controls."""
+    module = "nodes." + ".".join(path.relative_to(ROOT / "nodes").with_suffix("").parts)
+    tops = {name.split(".")[0] for name in imports(path, module)}
+    assert not tops & (IMPURE - {"random"}), f"{path} imports {sorted(tops & IMPURE)}"
+    tree = ast.parse(path.read_text())
+    bad = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and (
+        isinstance(n.func, ast.Name) and n.func.id in ("open", "print", "input")
+        or isinstance(n.func, ast.Attribute) and n.func.attr in CLOCK_CALLS
+        or isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "random" and n.func.attr != "Random")]
+    assert not bad, f"{path}: impure call at line {bad[0].lineno}"
