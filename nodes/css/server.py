@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import logging
 import os
 import sys
 import time
 
 from nodes.daemonlog import setup_logging
+from nodes.pidfile import lock_pidfile, write_pid
 
 from . import VERSION
 from .config import config_path, data_dir, load_cell_config, member_id, run_dir
@@ -186,10 +186,10 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     except OSError as e:
         return fail(1, f"cannot bind: {e}")
     pidfile = os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.pid")
-    pid_fd = os.open(pidfile, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.ftruncate(pid_fd, 0)
-    os.write(pid_fd, f"{os.getpid()}\n".encode())
+    pid_fd = lock_pidfile(pidfile)
+    if pid_fd is None:  # the data dir's LOCK makes this another member's leftover holder
+        return fail(1, f"{pidfile} is locked by another process")
+    write_pid(pid_fd)
     log.info("started %s#%d mode=%s next_seq=%d version=%s", a.cell, a.no, mode,
              replica.px.delivered + 1, VERSION)
     print(f"READY {os.getpid()}", flush=True)

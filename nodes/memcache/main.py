@@ -9,7 +9,6 @@ unavailable`).
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ import sys
 from nodes.css.config import load_cell_config
 from nodes.css.errors import ConfigError
 from nodes.daemonlog import setup_logging
+from nodes.pidfile import lock_pidfile, write_pid
 
 from . import VERSION
 from .config import Options, parse
@@ -57,17 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def lock_pidfile(path: str) -> int | None:
-    """Open and flock the pid file; None if a running proxy holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 async def run(opts: Options, members: list[tuple[str, int]]) -> int:
     rd = run_dir()
     os.makedirs(rd, mode=0o700, exist_ok=True)
@@ -85,8 +74,7 @@ async def run(opts: Options, members: list[tuple[str, int]]) -> int:
         await proxy.stop()
         os.close(fd)
         return fail(1, f"cannot bind: {e.strerror or e}")
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    write_pid(fd)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, proxy.stopped.set)
