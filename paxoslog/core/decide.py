@@ -16,7 +16,6 @@ from paxoslog.core.model import (
     DEFAULT_NAME_SPACE,
     DEFAULT_USER,
     MEMCACHE_OPTIONS,
-    Host,
     Pair,
     Topology,
 )
@@ -286,10 +285,3 @@ _DECIDERS: dict[str, Callable[[Topology, Mapping, Facts], list[Event]]] = {
     "unregister pair": _unregister_pair,
     "restore": _restore,
 }
-
-
-def host_of(t: Topology, name: str) -> Host:
-    host = t.host(name)
-    if host is None:
-        raise NotFound(name)
-    return host
