@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # Simulated sshd hosts (scripts/testhosts): fixtures `test_cluster` and `cluster`.
-pytest_plugins = ["tests.hosts_fixture"]
+pytest_plugins = ["tests.hosts_fixture", "tests.agent_hosts"]
 
 PAXOS = str(Path(sys.executable).with_name("paxos"))
 AUTHOR = "Test Operator <operator@example.invalid>"

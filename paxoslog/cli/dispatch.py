@@ -111,6 +111,19 @@ def _history_handler(name: str):
     return run
 
 
+def _handler(module: str, name: str):
+    """A handler in `cli.commands.<module>`, imported only when its command runs."""
+    def run(session: Session, ns: Any, message: str) -> int:
+        import importlib
+
+        session.trust_new_hosts = session.trust_new_hosts or bool(
+            getattr(ns, "trust_new_hosts", False))
+        return getattr(importlib.import_module(f"paxoslog.cli.commands.{module}"), name)(
+            session, ns, message)
+
+    return run
+
+
 _HANDLERS = {
     **{f"{verb} {obj}": _show for verb in ("show", "list") for obj in ("host", "css", "memcache")},
     **{name: _history_handler(name) for name in
@@ -118,6 +131,16 @@ _HANDLERS = {
     "deploy": lambda *a: _remote("deploy", *a),
     "status deploy": lambda *a: _remote("status_deploy", *a),
     "fetch": lambda *a: _fetch(*a),
+    # runtime (§3.6-§3.8): cells through the agents, memcache on this host
+    "start css": _handler("runtime", "start_css"),
+    "stop css": _handler("runtime", "stop_css"),
+    "status css": _handler("runtime", "status_css"),
+    "start memcache": _handler("memcache", "start_memcache"),
+    "stop memcache": _handler("memcache", "stop_memcache"),
+    "status memcache": _handler("memcache", "status_memcache"),
+    "apply pair": _handler("memcache", "apply_pair"),
+    "replace": _handler("replace", "replace"),
+    "install": _handler("install", "install"),
 }
 
 

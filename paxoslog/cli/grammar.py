@@ -191,6 +191,8 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
             p.add_argument("-N", "--name-space", dest="name_space", help="only this name space")
         p.add_argument("--at", metavar="REV", help="as of revision REV")
 
+    st = _runtime(verb, verbs)
+
     p = verbs.add_parser("deploy", help="ship HEAD's configuration and event log to hosts",
                          description="ship HEAD's configuration and event log to hosts")
     p.set_defaults(command="deploy")
@@ -200,7 +202,6 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
     p.add_argument("--dry-run", dest="dry_run", action="store_true",
                    help="print what would change on each host, change nothing")
     p.add_argument("hostname", nargs="*", help="only these registered hosts")
-    st = verb("status", "what runs or is deployed where")
     p = _object(st, "status", "deploy", "the commit each host holds, and drift")
     p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")
     g = p.add_mutually_exclusive_group()
@@ -246,12 +247,69 @@ def _attach_output(p: argparse.ArgumentParser) -> None:
         _attach_output(child)
 
 
+def _one_mode(p: argparse.ArgumentParser, *, long: bool) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-s", "--short", action="store_true", help="one line per cell or instance")
+    g.add_argument("-q", "--quiet", action="store_true", help="print nothing; exit code only")
+    if long:
+        g.add_argument("-l", "--long", action="store_true", help="every key of every server")
+
+
+def _runtime(verb: Any, verbs: Any) -> Any:
+    """start/stop/status of cells (through the agents, §3.6) and memcache instances (local,
+    §3.7), apply pair, replace and install; returns the `status` verb's objects, which
+    `status deploy` joins."""
+    start, stop = verb("start", "start servers or proxies"), verb("stop", "stop servers or proxies")
+    st = verb("status", "what runs or is deployed where")
+    p = _object(start, "start", "css", "start the servers of cells (all, or --name)")
+    p.add_argument("-n", "--name", help="only this cell")
+    p.add_argument("--initialize", action="store_true",
+                   help="wipe every server's data and start the cell afresh")
+    p = _object(stop, "stop", "css", "stop the servers of cells, followers first")
+    p.add_argument("-n", "--name", help="only this cell")
+    p.add_argument("--force", action="store_true",
+                   help="skip the in-use check; kill servers that do not stop")
+    p = _object(st, "status", "css", "state of every server of cells")
+    p.add_argument("-n", "--name", help="only this cell")
+    _one_mode(p, long=True)
+    p = _object(start, "start", "memcache", "start memcache proxies on this host")
+    p.add_argument("-i", "--id", type=_int, help="only this id")
+    p = _object(stop, "stop", "memcache", "stop memcache proxies on this host")
+    p.add_argument("-i", "--id", type=_int, help="only this id")
+    p.add_argument("--force", action="store_true", help="kill a proxy that does not stop")
+    p = _object(st, "status", "memcache", "state of memcache proxies on this host")
+    p.add_argument("-i", "--id", type=_int, help="only this id")
+    p.add_argument("-c", "--css", help="only instances of this cell")
+    p.add_argument("-N", "--name-space", dest="name_space", help="only this name space")
+    _one_mode(p, long=False)
+    p = _object(verb("apply", "bring running proxies in line with the registry"), "apply",
+                "pair", "add registered pairs a proxy lacks, then remove the others")
+    p.add_argument("-i", "--id", type=_int, help="only this id")
+    p = verbs.add_parser("replace", help="replace a CSS member by a server at new endpoints",
+                         description="replace a CSS member by a server at new endpoints")
+    p.set_defaults(command="replace")
+    p.add_argument("-n", "--name", required=True, help="cell name")
+    p.add_argument("-N", "--no", type=_int, required=True, help="member number (0-2)")
+    p.add_argument("-a", "--address", nargs=2, required=True, metavar=("UDP:PORT", "TCP:PORT"),
+                   help="the new member's UDP and TCP endpoints")
+    p.add_argument("--force", action="store_true", help="allow replacing a member in error")
+    p = verbs.add_parser("install", help="install this version's node programs on hosts",
+                         description="install this version's node programs on hosts")
+    p.set_defaults(command="install")
+    p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")
+    p.add_argument("hostname", nargs="*", help="only these registered hosts")
+    return st
+
 VERB_OBJECTS = {
     "register": ("host", "css", "memcache", "pair"),
     "unregister": ("host", "css", "memcache", "pair"),
     "modify": ("host", "memcache"),
     "show": ("host", "css", "memcache"),
     "list": ("host", "css", "memcache"),
-    "status": ("deploy",),
+    "status": ("deploy", "css", "memcache"),
+    "start": ("css", "memcache"),
+    "stop": ("css", "memcache"),
+    "apply": ("pair",),
 }
-SIMPLE_VERBS = ("deploy", "fetch", "log", "diff", "undo", "revert", "verify", "replay")
+SIMPLE_VERBS = ("deploy", "fetch", "log", "diff", "undo", "revert", "verify", "replay",
+                "replace", "install")
