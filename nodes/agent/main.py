@@ -15,13 +15,13 @@ from typing import Any, NoReturn
 
 import msgpack
 
-from . import css, log, replace
+from . import css, log, memcache, replace
 from .errors import AgentError, BadEtc, Usage, clean
 from .etc import deployed_commit
 from .paths import Home, cell_name, member_no
 
 VERSION = "0.1.0"
-MUTATING = {"start", "stop", "wipe", "replace"}
+MUTATING = {"start", "stop", "wipe", "replace", "apply"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,10 +60,12 @@ def build_parser() -> _Parser:
     p.add_argument("--format", choices=["json", "msgpack"], default="json")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     verbs.add_parser("version", add_help=False)
+    objs_of: dict[str, Any] = {}
 
     def css_parser(verb: str) -> _Parser:
         objs = verbs.add_parser(verb, add_help=False).add_subparsers(
             dest="object", required=True, parser_class=_Parser)
+        objs_of[verb] = objs
         sp = objs.add_parser("css", add_help=False)
         sp.add_argument("cell", type=cell_name)
         return sp
@@ -89,6 +91,7 @@ def build_parser() -> _Parser:
     sp.add_argument("--step", required=True, choices=list(replace.STEPS))
     sp.add_argument("--timeout", type=_timeout, default=300.0)
     sp.add_argument("--expect-cfg", type=_cfg_version)
+    memcache.add_parsers(verbs, objs_of, _Parser)
     return p
 
 
@@ -106,6 +109,8 @@ def run(a: argparse.Namespace, ctx: css.Ctx) -> dict:
 
         return {"agent": VERSION, "css": CSS_VERSION, "protocol": PROTOCOL,
                 "python": sys.version.split()[0]}
+    if getattr(a, "object", None) in ("memcache", "pair"):
+        return memcache.run(a, ctx)
     if a.verb == "start":
         return css.start(ctx, a.cell, a.no, a.init, a.cell_id)
     if a.verb == "stop":
