@@ -182,7 +182,20 @@ def start(ctx: Ctx, mid: int) -> dict:
         added, failed = _run_ops(ctx, mid, [("add", c, s) for c, s in want])
         if failed:
             ctx.warnings.append(f"{len(failed)} pair(s) of memcache {mid} not added")
-        return {"changed": True, "pid": got.pid, "added": added, "failed": failed}
+        return {"changed": True, "pid": got.pid, "added": added, "failed": failed,
+                "css": _css_state(ctx, mid)}
+
+
+def _css_state(ctx: Ctx, mid: int) -> str:
+    """nodes.md §4.1: whether the proxy's CSS session is already open (`connected`) or still
+    being opened in the background (`waiting`; requests get `SERVER_ERROR css unavailable`)."""
+    try:
+        st = probe.control(_sock(ctx, mid), {"t": "status"}, CONTROL_TIMEOUT)
+    except (Failed, TimedOut):
+        return "waiting"
+    sess = st.get("session") if isinstance(st, dict) else None
+    ok = isinstance(sess, dict) and sess.get("valid") is True and sess.get("sid") is not None
+    return "connected" if ok else "waiting"
 
 
 def _extra_args_memcache() -> list[str]:

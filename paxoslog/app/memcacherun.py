@@ -52,6 +52,11 @@ def selected(session: Session, mid: int | None) -> list[Memcache]:
     return sorted(topology.memcaches, key=lambda m: m.id)
 
 
+def _clean(text: str, limit: int = 300) -> str:
+    """One printable line of bounded length: agent output is not trusted to be either."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
 def _failed_ops(reply: AgentReply) -> list[dict]:
     failed = (reply.result or {}).get("failed")
     return [f for f in failed if isinstance(f, dict)] if isinstance(failed, list) else []
@@ -86,7 +91,7 @@ def stop(session: Session, mid: int | None, force: bool) -> int:
         if reply.ok:
             continue
         if reply.timed_out or reply.code == TIMED_OUT:
-            what = reply.reason or " ".join(args)
+            what = _clean(reply.reason or " ".join(args))
             _error(session, what if what.startswith("timeout: ") else f"timeout: {what}")
         session.warn("failed to stop PAXOS memcache")
         code = 1
@@ -105,8 +110,8 @@ def apply_pair(session: Session, mid: int | None) -> int:
             continue
         for f in _failed_ops(reply):
             if f.get("timeout") is True:
-                _error(session, f"timeout: {f.get('op')}_pair {f.get('client')} "
-                                f"{f.get('server')}")
+                what = _clean(f"{f.get('op')}_pair {f.get('client')} {f.get('server')}")
+                _error(session, f"timeout: {what}")
             session.warn(f"not be able to {'add' if f.get('op') == 'add' else 'del'} a pair "
                          f"(id={m.id})")
             code = 1

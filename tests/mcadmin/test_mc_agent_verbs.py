@@ -32,6 +32,7 @@ def test_agent_memcache_lifecycle_documents(world):
     assert code == 0, doc
     res = doc["result"]
     assert res["changed"] is True and isinstance(res["pid"], int) and res["failed"] == []
+    assert res["css"] in ("connected", "waiting")
     assert res["added"] == [{"op": "add", "client": f"127.0.0.1:{port}",
                              "server": f"127.0.0.1:{mc.port}"}]
     wait_serving(port)
