@@ -45,7 +45,8 @@ def add_parsers(verbs: Any, objs_of: dict[str, Any], parser_class: type) -> None
     sp.add_argument("--force", action="store_true")
     sp.add_argument("--timeout", type=_seconds, default=STOP_WAIT)
     sp = objs_of["status"].add_parser("memcache", add_help=False)
-    sp.add_argument("id", type=memcache_id, nargs="?")
+    # several ids: the admin asks about exactly the instances it selected, in one call
+    sp.add_argument("id", type=memcache_id, nargs="*")
     sp.add_argument("--check", action="store_true")
     objs = verbs.add_parser("apply", add_help=False).add_subparsers(
         dest="object", required=True, parser_class=parser_class)
@@ -297,8 +298,12 @@ def _ids(ctx: Ctx) -> list[int]:
     return sorted(ids)
 
 
-def status(ctx: Ctx, mid: int | None, check: bool) -> dict:
-    entries = [_entry(ctx, i) for i in ([mid] if mid is not None else _ids(ctx))]
+def status(ctx: Ctx, mids: list[int] | int | None, check: bool) -> dict:
+    """The selected proxies (all of this host without ids); only those are queried."""
+    if isinstance(mids, int):
+        mids = [mids]
+    ids = sorted(set(mids)) if mids else _ids(ctx)
+    entries = [_entry(ctx, i) for i in ids[:MAX_PAIRS]]
     if check:
         if not entries:
             raise NotRunning("no memcache on this host")

@@ -130,8 +130,9 @@ def status(session: Session, mid: int | None, css: str | None,
                     key=lambda m: m.id)
     if not chosen:
         return [], 1
-    # one agent call reports every proxy of this host; only the selected ones are shown
-    reply = _agent(session, ["status", "memcache"])
+    # one agent call, about the selected instances only (the original queried every proxy
+    # of the host and crashed on one it could not parse)
+    reply = _agent(session, ["status", "memcache", *(str(m.id) for m in chosen)])
     running: dict[int, dict] = {}
     if reply.ok:
         entries = reply.result.get("memcaches") if reply.result else None

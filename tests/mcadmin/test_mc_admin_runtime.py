@@ -95,7 +95,9 @@ def test_unknown_id(world):
 
 def test_status_with_nothing_registered(world):
     r = world.px("status", "memcache", "-s")
-    assert (r.returncode, r.stdout) == (1, "")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "")
+    r = world.px("status", "memcache", "--json")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "")
 
 
 def test_pair_port_in_use_warns_and_exits_1(world):

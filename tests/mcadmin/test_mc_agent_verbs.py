@@ -46,6 +46,9 @@ def test_agent_memcache_lifecycle_documents(world):
     assert entry["options"]["worker"] == 5 and entry["options"]["checksum"] is True
     assert [(p["client"], p["server"]) for p in entry["pairs"]] == \
         [(f"127.0.0.1:{port}", f"127.0.0.1:{mc.port}")]
+    code, doc = agent(home, "status", "memcache", "5", "0")  # only these, ascending
+    assert code == 0 and [(e["id"], e["status"]) for e in doc["result"]["memcaches"]] == \
+        [(0, "running"), (5, "stopped")]
     code, doc = agent(home, "apply", "pair", "0")
     assert code == 0 and doc["result"]["added"] == doc["result"]["removed"] == []
     code, doc = agent(home, "stop", "memcache", "0")
