@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 
 from tests.mcadmin.mcadmin_world import docs, free_port, talk, wait_serving
 
@@ -148,3 +150,21 @@ def test_stop_of_a_hung_proxy_needs_force(world):
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     assert world.pid(0) is None
     assert world.px("status", "memcache", "-s").stdout == "0: stopped\n"
+
+
+def test_status_of_a_proxy_with_garbled_pairs_warns(world):
+    world.register(0)
+    hostile = subprocess.Popen(
+        [sys.executable, "-m", "tests.mcadmin.mc_hostile_proxy", str(world.admin / "run"), "0"],
+        stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert hostile.stdout.readline().startswith(b"READY")
+        r = world.px("status", "memcache")
+        assert (r.returncode, r.stdout) == (0, "---\nstatus: running\nid: 0\n")
+        assert r.stderr == "WARNING: state of 'pair' can not be obtained (id=0)\n"
+        j = world.px("--json", "status", "memcache")
+        assert json.loads(j.stdout) == [{"status": "running", "id": 0}]
+    finally:
+        hostile.kill()
+        hostile.wait(10)
+        hostile.stdout.close()
