@@ -30,8 +30,11 @@ MAX_PAIRS = 1024
 _ENDPOINT = re.compile(r"([A-Za-z0-9._:-]{1,253}):([0-9]{1,5})")
 
 
+MAX_ID = (1 << 63) - 2  # the admin's range of memcache ids
+
+
 def memcache_id(text: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,9}", text):
+    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > MAX_ID:
         raise Usage(f"bad memcache id {text[:80]!r}")
     return int(text)
 
@@ -292,8 +295,8 @@ def _ids(ctx: Ctx) -> list[int]:
     except OSError:
         names = []
     for n in names:
-        m = re.fullmatch(r"paxos-memcache-([0-9]{1,9})\.pid", n)
-        if m:
+        m = re.fullmatch(r"paxos-memcache-([0-9]{1,19})\.pid", n)
+        if m and int(m.group(1)) <= MAX_ID:
             ids.add(int(m.group(1)))
     return sorted(ids)
 

@@ -74,6 +74,10 @@ id: 2
     r = world.px("start", "memcache")
     assert (r.returncode, r.stderr) == (0, ""), r.stderr  # 0 and 1 run; 2 starts (no pairs)
 
+    # the registry sees the proxies the agent started (same pid files, same PAXOS_HOME)
+    r = world.px("unregister", "memcache", "--id", "0")
+    assert (r.returncode, r.stderr) == (1, "this memcache is running.\n")
+
     r = world.px("stop", "memcache")
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     s = world.px("status", "memcache", "-s")

@@ -67,9 +67,11 @@ def test_agent_memcache_refusals(world):
     world.register(0)
     home = world.admin
     for args in (["start", "memcache", "x"], ["stop", "memcache", "-1"],
-                 ["apply", "pair"], ["status", "memcache", "99999999999"]):
+                 ["apply", "pair"], ["status", "memcache", "9223372036854775807"]):
         code, doc = agent(home, *args)
         assert code == 2 and doc["error"]["code"] == "usage", args
+    code, doc = agent(home, "status", "memcache", "9223372036854775806")  # the top id
+    assert code == 0 and doc["result"]["memcaches"][0]["status"] == "stopped"
     code, doc = agent(home, "start", "memcache", "7")
     assert code == 6 and "no memcache with id 7" in doc["error"]["message"]
     code, doc = agent(home, "start", "memcache", "0", PAXOS_NODE_MEMCACHE_ARGS="--x ;rm")
