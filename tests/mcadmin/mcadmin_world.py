@@ -23,9 +23,10 @@ PROXY_ARGS = "--session-timeout 3 --css-wait 3 --backend-timeout 1 --drain-timeo
 
 
 class World:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path,
+                 hosts: tuple[str, ...] = ("127.0.0.1", "127.0.0.2", "127.0.0.3")) -> None:
         self.root = root
-        self.cell = Cell(str(root / "cellhosts"))
+        self.cell = Cell(str(root / "cellhosts"), hosts=hosts)
         self.admin = root / "admin"
         self.admin.mkdir()
         self.px = Paxos(self.admin)
