@@ -174,8 +174,9 @@ def start(ctx: Ctx, mid: int) -> dict:
             pf.close()
             return {"changed": False, "pid": pf.pid, "added": [], "failed": [],
                     "message": f"paxos-memcache {mid} already running"}
-        argv = [sys.executable, "-m", "nodes.memcache.main", str(mid), m.css, m.name_space,
-                *_proxy_args(m), "--log", "file", *_extra_args_memcache()]
+        # positionals after `--`: a name space may begin with '-' (rule N allows it)
+        argv = [sys.executable, "-m", "nodes.memcache.main", *_proxy_args(m), "--log", "file",
+                *_extra_args_memcache(), "--", str(mid), m.css, m.name_space]
         env = {**os.environ, "HOME": h.root, "PAXOS_CELL_CONFIG": cell_conf}
         got = daemons.spawn(argv, env, os.path.join(h.log, f"paxos-memcache-{mid}.stderr"),
                             h.root, timeout=READY_TIMEOUT)

@@ -95,3 +95,11 @@ def test_agent_memcache_refusals(world):
     code, doc = agent(home, "start", "memcache", "0")
     assert code == 0 and doc["result"]["changed"] is True
     assert world.pid(0) == doc["result"]["pid"]
+
+
+def test_agent_starts_a_proxy_whose_name_space_looks_like_an_option(world):
+    world.px.ok("register", "memcache", "--css", "cell0", "--id", "3", "--name-space=-dash")
+    code, doc = agent(world.admin, "start", "memcache", "3")
+    assert code == 0, doc
+    code, doc = agent(world.admin, "status", "memcache", "3")
+    assert doc["result"]["memcaches"][0]["name_space"] == "-dash"
