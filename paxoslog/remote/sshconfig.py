@@ -121,7 +121,14 @@ def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
     if spec.use_ssh_config and options.ssh_config.exists():
         import paramiko  # weight: only hosts that use ssh config pay for it
 
-        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        try:
+            cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        except OSError as e:
+            raise ConnectFailed(spec.hostname, f"cannot read {options.ssh_config}: "
+                                f"{e.strerror or e}") from None
+        except (paramiko.SSHException, UnicodeError, ValueError) as e:
+            raise ConnectFailed(spec.hostname, f"cannot parse {options.ssh_config}: "
+                                f"{(str(e).splitlines() or [''])[0][:200]}") from None
         address = cfg.get("hostname", spec.hostname)
         if port is None and "port" in cfg:
             try:

@@ -11,7 +11,7 @@ from typing import Generic, TextIO, TypeVar
 
 import paramiko
 
-from paxoslog.errors import RemoteError
+from paxoslog.errors import RemoteError, describe_os_error
 from paxoslog.remote.hostkeys import KnownHosts
 from paxoslog.remote.ssh import Connection, HostSpec, SSHError, SSHOptions, connect
 
@@ -43,6 +43,8 @@ def reason_of(exc: BaseException) -> str:
         return exc.reason
     if isinstance(exc, RemoteError):
         return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return describe_os_error(exc)
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
 
