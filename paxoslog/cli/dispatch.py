@@ -157,7 +157,8 @@ _HANDLERS = {
 
 
 def fail(session: Session, error: PaxosError, interactive: bool) -> int:
-    text = error.message
-    session.err.write(f"ERROR: {text}\n" if interactive else f"{text}\n")
+    # a multi-host failure is one line per host, each prefixed in the shell
+    lines = error.message.splitlines() or [""]
+    session.err.write("".join(f"ERROR: {t}\n" if interactive else f"{t}\n" for t in lines))
     session.err.flush()
     return error.exit_code

@@ -31,26 +31,44 @@ def _targets(session: Session, ns: Any) -> list:
 
 
 def deploy(session: Session, ns: Any, message: str) -> int:
+    """Per-host lines as hosts finish and a recap (JSON: every host's result); each failed host
+    is also one `<host>: <reason>` line on stderr, exit 1."""
     from paxoslog.app import deploy as dep
+    from paxoslog.remote.hostreport import HostReporter
 
     targets = _targets(session, ns)
     if not targets:
         session.warn("no host matches")
         return 0
-    with _ssh_session(session) as ssh:
-        if ns.dry_run:
-            outcome = dep.dry_run(session.home, targets, ssh, clean=ns.clean)
-            session.write(reports.render_docs(outcome.docs, _dry_run_yaml, session.as_json))
-        else:
-            outcome = dep.deploy(session.home, targets, ssh, clean=ns.clean,
-                                 author=session.author)
+    # a dry run's report is the documents: no per-host lines between them
+    reporter = HostReporter(session.out, session.err,
+                            lines=not (ns.dry_run or session.as_json))
+    reporter.start(len(targets))
+    try:
+        with _ssh_session(session) as ssh:
+            if ns.dry_run:
+                outcome = dep.dry_run(session.home, targets, ssh, clean=ns.clean,
+                                      reporter=reporter)
+            else:
+                outcome = dep.deploy(session.home, targets, ssh, clean=ns.clean,
+                                     author=session.author, reporter=reporter)
+    finally:
+        reporter.close()
+    if ns.dry_run:
+        by_host = {d["hostname"]: d for d in outcome.docs}
+        docs = [by_host.get(r["hostname"], r) for r in outcome.results()]
+        session.write(reports.render_docs(docs, _dry_run_yaml, session.as_json))
+    elif session.as_json:
+        session.write(reports.to_json(outcome.results()))
+    else:
+        reporter.recap()
     if outcome.errors:
         raise RemoteError(outcome.error_message())
     return 0
 
 
 def _dry_run_yaml(doc: dict) -> str:
-    return flat_doc(doc, quoted=frozenset({"hostname", "changes"}),
+    return flat_doc(doc, quoted=frozenset({"hostname", "changes", "reason"}),
                     block=frozenset({"changes"}))
 
 
