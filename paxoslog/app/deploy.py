@@ -243,7 +243,8 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
 
 
 def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
-            clean: bool = False, reporter: HostReporter | None = None) -> Outcome:
+            clean: bool = False, reporter: HostReporter | None = None,
+            diff: bool = False) -> Outcome:
     """§4.7 `deploy --dry-run`: what a deploy would change on each host; writes nothing."""
     local = LocalState.load(home)
 
@@ -261,12 +262,28 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
             changes += [f"delete {p}" for p in _cell_files(fs) if p not in local.files]
         if theirs != local.head:
             changes.append(f"update {REPO}")
-        return {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
-                "changes": changes}
+        doc = {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
+               "changes": changes}
+        if diff:
+            doc["diff"] = _diffs(fs, host, local, changes)
+        return doc
 
     docs, errors, statuses = _each(home, targets, session, one, reporter,
                                    lambda doc: "changed" if doc["changes"] else "ok")
     return Outcome(list(docs.values()), errors, statuses)
+
+
+def _diffs(fs: HostFiles, host: str, local: LocalState, changes: list[str]) -> str:
+    """The unified diffs of the files `changes` creates, modifies or deletes."""
+    from paxoslog.app.filediff import host_file, unified
+
+    out = []
+    for change in changes:
+        action, path = change.split(" ", 1)
+        if action in ("create", "modify", "delete"):
+            before = None if action == "create" else host_file(fs, path)
+            out.append(unified(host, path, before, local.files.get(path)))
+    return "".join(out)
 
 
 def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:

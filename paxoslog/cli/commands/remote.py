@@ -10,7 +10,7 @@ from typing import Any
 from paxoslog.app.session import Session
 from paxoslog.cli import reports
 from paxoslog.core.rules import parse_groups
-from paxoslog.errors import RemoteError
+from paxoslog.errors import RemoteError, UsageError
 from paxoslog.yamlfmt import flat_doc
 
 
@@ -36,6 +36,9 @@ def deploy(session: Session, ns: Any, message: str) -> int:
     from paxoslog.app import deploy as dep
     from paxoslog.remote.hostreport import HostReporter
 
+    if getattr(ns, "diff", False) and not ns.dry_run:
+        raise UsageError("argument --diff: only with --dry-run")
+    ns.diff = getattr(ns, "diff", False)
     targets = _targets(session, ns)
     if not targets:
         session.warn("no host matches")
@@ -48,7 +51,7 @@ def deploy(session: Session, ns: Any, message: str) -> int:
         with _ssh_session(session) as ssh:
             if ns.dry_run:
                 outcome = dep.dry_run(session.home, targets, ssh, clean=ns.clean,
-                                      reporter=reporter)
+                                      reporter=reporter, diff=ns.diff)
             else:
                 outcome = dep.deploy(session.home, targets, ssh, clean=ns.clean,
                                      author=session.author, reporter=reporter)
@@ -68,8 +71,16 @@ def deploy(session: Session, ns: Any, message: str) -> int:
 
 
 def _dry_run_yaml(doc: dict) -> str:
-    return flat_doc(doc, quoted=frozenset({"hostname", "changes", "reason"}),
+    text = flat_doc({k: v for k, v in doc.items() if k != "diff"},
+                    quoted=frozenset({"hostname", "changes", "reason"}),
                     block=frozenset({"changes"}))
+    if doc.get("diff"):
+        # a literal block: the diff reads as a diff and the stream stays YAML (control
+        # characters were escaped when the diff was made)
+        text += "diff: |2\n" + "".join(f"  {line}\n" for line in doc["diff"].splitlines())
+    elif "diff" in doc:
+        text += 'diff: ""\n'
+    return text
 
 
 def status_deploy(session: Session, ns: Any, message: str) -> int:
