@@ -123,3 +123,32 @@ def test_ctrl_c_stops_a_deploy_to_a_hung_host_at_once(three, cluster) -> None:
         f"interrupted: finished: {seen[0].replace(': changed', ' (changed)')}, "
         f"{seen[1].replace(': changed', ' (changed)')}; not finished: {b}",
         "WARNING: interrupted!"]
+
+
+def test_progress_bar_on_a_terminal(three) -> None:
+    import pty
+
+    px, addrs = three
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([PAXOS, "deploy"], env={**px.env, "COLUMNS": "80"},
+                                stdin=follower, stdout=follower, stderr=follower)
+        os.close(follower)
+        raw = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            raw += chunk
+        assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(leader)
+    text = raw.decode()
+    assert "Traceback" not in text
+    assert "hosts" in text and "/3" in text  # rich's bar: "hosts ━━━ 1/3"
+    for addr in addrs:
+        assert f"{addr}: changed" in text
+    assert "recap: 3 hosts: 3 changed" in text
