@@ -296,7 +296,8 @@ def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- status deploy
 
 
-def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dict[str, Any]]:
+def status(home: Home, targets: Sequence[Host], session: SSHSession,
+           reporter: HostReporter | None = None) -> list[dict[str, Any]]:
     """§4.7 `status deploy`: one document per target, unreachable hosts included (`error`)."""
     local = LocalState.load(home)
 
@@ -336,7 +337,7 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dic
             doc["reason"] = diverged
         return doc
 
-    docs, errors, _ = _each(home, targets, session, one)
+    docs, errors, _ = _each(home, targets, session, one, reporter, lambda doc: doc["status"])
     out = []
     for h in targets:
         if h.hostname in docs:

@@ -85,10 +85,17 @@ def _dry_run_yaml(doc: dict) -> str:
 
 def status_deploy(session: Session, ns: Any, message: str) -> int:
     from paxoslog.app import deploy as dep
+    from paxoslog.remote.hostreport import HostReporter
 
     targets = _targets(session, ns)
-    with _ssh_session(session) as ssh:
-        docs = dep.status(session.home, targets, ssh)
+    # no per-host lines (the report is the documents): the bar on a terminal, and on Ctrl-C
+    # which hosts had answered
+    reporter = HostReporter(session.out, session.err, lines=False)
+    try:
+        with _ssh_session(session) as ssh:
+            docs = dep.status(session.home, targets, ssh, reporter=reporter)
+    finally:
+        reporter.close()
     if ns.short:
         short = {d["hostname"]: d["status"] for d in docs}
         session.write(reports.to_json(short) if session.as_json else reports.short_yaml(short))
