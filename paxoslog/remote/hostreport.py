@@ -35,6 +35,8 @@ class HostReporter:
         self.total = 0
         self._bar: Any = None
         self._task: Any = None
+        # after Ctrl-C, workers still finishing in the background (the shell goes on) are quiet
+        self._silenced = False
 
     # -- life cycle
 
@@ -58,6 +60,8 @@ class HostReporter:
     def done(self, host: str, status: str, reason: str | None = None) -> None:
         """`host` finished with `status`; `reason` for `failed` / `unreachable`."""
         with self._lock:
+            if self._silenced:
+                return
             self.statuses[host] = status
             if reason is not None:
                 self.reasons[host] = reason
@@ -99,8 +103,11 @@ class HostReporter:
             self.out.flush()
 
     def interrupted(self, pending: Sequence[str]) -> None:
-        """Ctrl-C: say which hosts finished and which did not (on `err`)."""
+        """Ctrl-C: say which hosts finished and which did not (on `err`); nothing more is
+        reported after it."""
         self.close()
+        with self._lock:
+            self._silenced = True
         finished = ", ".join(f"{h} ({s})" for h, s in self.statuses.items()) or "none"
         self.err.write(f"interrupted: finished: {finished}; not finished: "
                        f"{', '.join(pending) or 'none'}\n")

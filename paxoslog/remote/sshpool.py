@@ -89,6 +89,7 @@ class SSHSession:
         self._conns: dict[HostSpec, Connection] = {}
         self._host_locks: dict[HostSpec, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def connect(self, spec: HostSpec) -> Connection:
         with self._lock:
@@ -100,6 +101,9 @@ class SSHSession:
                 return conn
             conn = connect(spec, self.options, self.known_hosts)
             with self._lock:
+                if self._closed:  # a worker left behind by Ctrl-C: the session is gone
+                    conn.close()
+                    raise SSHError(spec.hostname, "interrupted")
                 self._conns[spec] = conn
             return conn
 
@@ -189,6 +193,7 @@ class SSHSession:
     def close(self) -> None:
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
+            self._closed = True
         for conn in conns:
             conn.close()
 
