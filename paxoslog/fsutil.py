@@ -214,8 +214,11 @@ def write_temp_at(dir_fd: int, data: bytes, *, durable: bool = False,
                   mode: int = 0o644) -> str:
     """A new `.tmp-<pid>-*` file holding `data` in an opened directory; returns its name."""
     tmp = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
-                 dir_fd=dir_fd)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode,
+                     dir_fd=dir_fd)
+    except OSError as e:
+        raise _in_dir(e, dir_fd) from None
     try:
         try:
             if _masked(mode):  # a chmod is one more file-system operation: only when needed
@@ -225,11 +228,23 @@ def write_temp_at(dir_fd: int, data: bytes, *, durable: bool = False,
                 os.fsync(fd)
         finally:
             os.close(fd)
-    except BaseException:
+    except BaseException as e:
         with _ignored(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
+        if isinstance(e, OSError):
+            raise _in_dir(e, dir_fd) from None
         raise
     return tmp
+
+
+def _in_dir(exc: OSError, dir_fd: int) -> OSError:
+    """The error naming the opened directory: the temp file's own name, relative to a descriptor,
+    would tell the operator nothing (`cannot write <dir>: No space left on device`)."""
+    try:
+        exc.filename = os.readlink(f"/proc/self/fd/{dir_fd}")
+    except OSError:
+        pass  # no /proc: the message keeps what the error had
+    return exc
 
 
 def atomic_write_at(dir_fd: int, name: str, data: bytes, *, durable: bool | None = None,

@@ -8,6 +8,7 @@ then through `LocalFS` on $PAXOS_HOME); hosts fail independently and the others 
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from paxoslog.core.stamp import (
 )
 from paxoslog.errors import NotFound, RemoteError
 from paxoslog.remote.hostfs import HostFiles, LocalFS
+from paxoslog.remote.hostreport import HostReporter
 from paxoslog.remote.locality import is_local
 from paxoslog.remote.remoterepo import (
     REPO,
@@ -88,30 +90,59 @@ class LocalState:
 
 @dataclass
 class Outcome:
-    """Per-host report documents (hosts that worked) and errors, both in target order."""
+    """Per-host report documents (hosts that worked) and errors, both in target order;
+    `statuses` has every target's final status (`ok`, `changed`, `failed`, `unreachable`)."""
 
     docs: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
 
     def error_message(self) -> str:
-        return ", ".join(f"{host}: {reason}" for host, reason in self.errors.items())
+        """One line per failed host, `<host>: <reason>`."""
+        return "\n".join(f"{host}: {reason}" for host, reason in self.errors.items())
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every target in order: `{hostname, status[, reason]}` (the `--json deploy` report)."""
+        return [{"hostname": h, "status": s, **({"reason": self.errors[h]}
+                                                if h in self.errors else {})}
+                for h, s in self.statuses.items()]
 
 
 def _each(home: Home, targets: Sequence[Host], session: SSHSession,
-          fn: Callable[[HostFiles, str], T]) -> tuple[dict[str, T], dict[str, str]]:
+          fn: Callable[[HostFiles, str], T], reporter: HostReporter | None = None,
+          label: Callable[[T], str] | None = None
+          ) -> tuple[dict[str, T], dict[str, str], dict[str, str]]:
+    """`fn` on every target (SSH, or the local file system by rule L); (results, errors,
+    statuses), each in target order. Hosts are reported to `reporter` as they finish."""
+    reporter = reporter or HostReporter(_NULL, _NULL, lines=False, progress=False)
+    if not reporter.total:
+        reporter.start(len(targets))
     local = [h for h in targets if is_local(h)]
     remote = [h for h in targets if not is_local(h)]
     many = session.run_many([spec_of(h) for h in remote],
-                            lambda conn: fn(conn, conn.host))
+                            lambda conn: fn(conn, conn.host), reporter=reporter, label=label)
     results, errors = dict(many.results), dict(many.errors)
     for h in local:
         try:
-            results[h.hostname] = fn(LocalFS(home.root, h.hostname), h.hostname)
+            value = fn(LocalFS(home.root, h.hostname), h.hostname)
         except HOST_ERRORS as e:
             errors[h.hostname] = reason_of(e)
+            reporter.done(h.hostname, "failed", errors[h.hostname])
+        else:
+            results[h.hostname] = value
+            reporter.done(h.hostname, label(value) if label else "ok")
     order = [h.hostname for h in targets]
     return ({n: results[n] for n in order if n in results},
-            {n: errors[n] for n in order if n in errors})
+            {n: errors[n] for n in order if n in errors},
+            {n: reporter.statuses[n] for n in order if n in reporter.statuses})
+
+
+class _Null(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_NULL = _Null()
 
 
 def _their_head(fs: HostFiles, host: str, local: LocalState) -> bytes | None:
@@ -119,7 +150,10 @@ def _their_head(fs: HostFiles, host: str, local: LocalState) -> bytes | None:
         theirs = remote_head(fs)
         check_ancestry(local.history, theirs)
     except Diverged:
-        raise DivergedLog(f"event log on {host} has diverged from the local one") from None
+        raise DivergedLog(f"event log on {host} has diverged from the local one; if the host "
+                          f"is ahead, `paxos fetch {host}` brings its events here, and "
+                          f"`paxos fetch --force {host}` adopts its log in place of the "
+                          "local one") from None
     except Unreadable as e:
         raise RemoteError(f"event log on {host} is unreadable: {e}") from None
     return theirs
@@ -165,8 +199,9 @@ def stamp_text(local: LocalState, author: str, when: str) -> bytes:
 
 
 def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: bool = False,
-           author: str | None = None) -> Outcome:
-    """§6.7 steps 1-7 on every target; returns no documents, only per-host errors."""
+           author: str | None = None, reporter: HostReporter | None = None) -> Outcome:
+    """§6.7 steps 1-7 on every target; per-host errors and statuses (`changed` when a file or
+    the log changed, `ok` when only the stamp was rewritten)."""
     local = LocalState.load(home)
     if author is None:
         from paxoslog.app.session import author as operator
@@ -184,26 +219,32 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
                 packs[theirs] = pack(objects) if objects else None
             return packs[theirs]
 
-    def one(fs: HostFiles, host: str) -> None:
+    def one(fs: HostFiles, host: str) -> bool:
         theirs = _their_head(fs, host, local)
         fs.mkdir_p(CELL_DIR)
         fs.mkdir_p("var")
+        changed = theirs != local.head
         if clean:
             for path in _cell_files(fs):
                 if path not in local.files:
                     fs.remove(path)
+                    changed = True
         for path, data in local.files.items():
+            changed = changed or fs.sha256(path) != hashlib.sha256(data).hexdigest()
             fs.write_atomic(path, data)
         if theirs != local.head:
             ship(fs, pack_after(theirs), local.head)
         fs.write_atomic(STAMP, stamp_text(local, author, now_iso()))
+        return changed
 
-    _, errors = _each(home, targets, session, one)
-    return Outcome(errors=errors)
+    _, errors, statuses = _each(home, targets, session, one, reporter,
+                                lambda changed: "changed" if changed else "ok")
+    return Outcome(errors=errors, statuses=statuses)
 
 
 def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
-            clean: bool = False) -> Outcome:
+            clean: bool = False, reporter: HostReporter | None = None,
+            diff: bool = False) -> Outcome:
     """§4.7 `deploy --dry-run`: what a deploy would change on each host; writes nothing."""
     local = LocalState.load(home)
 
@@ -221,11 +262,28 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
             changes += [f"delete {p}" for p in _cell_files(fs) if p not in local.files]
         if theirs != local.head:
             changes.append(f"update {REPO}")
-        return {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
-                "changes": changes}
+        doc = {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
+               "changes": changes}
+        if diff:
+            doc["diff"] = _diffs(fs, host, local, changes)
+        return doc
 
-    docs, errors = _each(home, targets, session, one)
-    return Outcome(list(docs.values()), errors)
+    docs, errors, statuses = _each(home, targets, session, one, reporter,
+                                   lambda doc: "changed" if doc["changes"] else "ok")
+    return Outcome(list(docs.values()), errors, statuses)
+
+
+def _diffs(fs: HostFiles, host: str, local: LocalState, changes: list[str]) -> str:
+    """The unified diffs of the files `changes` creates, modifies or deletes."""
+    from paxoslog.app.filediff import host_file, unified
+
+    out = []
+    for change in changes:
+        action, path = change.split(" ", 1)
+        if action in ("create", "modify", "delete"):
+            before = None if action == "create" else host_file(fs, path)
+            out.append(unified(host, path, before, local.files.get(path)))
+    return "".join(out)
 
 
 def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
@@ -238,7 +296,8 @@ def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- status deploy
 
 
-def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dict[str, Any]]:
+def status(home: Home, targets: Sequence[Host], session: SSHSession,
+           reporter: HostReporter | None = None) -> list[dict[str, Any]]:
     """§4.7 `status deploy`: one document per target, unreachable hosts included (`error`)."""
     local = LocalState.load(home)
 
@@ -278,7 +337,7 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession) -> list[dic
             doc["reason"] = diverged
         return doc
 
-    docs, errors = _each(home, targets, session, one)
+    docs, errors, _ = _each(home, targets, session, one, reporter, lambda doc: doc["status"])
     out = []
     for h in targets:
         if h.hostname in docs:

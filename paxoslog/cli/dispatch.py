@@ -56,6 +56,18 @@ def run_words(parser, session, words: list[str], message: str, interactive: bool
         return exc.exit_code
     except PaxosError as exc:
         return fail(session, exc, interactive)
+    except OSError as exc:  # a local file (home, log, history, ssh files): one line, no traceback
+        return fail(session, PaxosError(local_error(exc, session.home.root)), interactive)
+
+
+def local_error(exc: OSError, where: str) -> str:
+    """The one-line message of a local OSError; the traceback only at -vv (DEBUG)."""
+    import logging
+
+    from paxoslog.errors import describe_os_error
+
+    logging.getLogger("paxoslog").debug("local file error", exc_info=exc)
+    return describe_os_error(exc, where)
 
 
 def execute(session: Session, ns: Any, message: str) -> int:
@@ -145,7 +157,8 @@ _HANDLERS = {
 
 
 def fail(session: Session, error: PaxosError, interactive: bool) -> int:
-    text = error.message
-    session.err.write(f"ERROR: {text}\n" if interactive else f"{text}\n")
+    # a multi-host failure is one line per host, each prefixed in the shell
+    lines = error.message.splitlines() or [""]
+    session.err.write("".join(f"ERROR: {t}\n" if interactive else f"{t}\n" for t in lines))
     session.err.flush()
     return error.exit_code

@@ -201,6 +201,8 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
                    help="remove cell files HEAD does not render from ~/etc/cell")
     p.add_argument("--dry-run", dest="dry_run", action="store_true",
                    help="print what would change on each host, change nothing")
+    p.add_argument("--diff", action="store_true",
+                   help="with --dry-run: the unified diff of each file that would change")
     p.add_argument("hostname", nargs="*", help="only these registered hosts")
     p = _object(st, "status", "deploy", "the commit each host holds, and drift")
     p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")

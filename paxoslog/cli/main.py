@@ -71,7 +71,52 @@ def configure_logging(verbose: int, debug_file: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (or the shell); the exit code of §2.4. A traceback is printed only with
+    `-vv`: every other failure is one line on stderr."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("WARNING: interrupted!\n")
+        return 130
+    except OSError as exc:  # raised outside a command (shell history, --debug, the home check)
+        from paxoslog.errors import describe_os_error
+
+        if _debugging(argv):
+            raise
+        sys.stderr.write(describe_os_error(exc) + "\n")
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback at -vv
+        if _debugging(argv):
+            raise
+        text = (str(exc).splitlines() or [""])[0]
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {text} (-vv shows the "
+                         "traceback)\n")
+        return 1
+
+
+def _debugging(argv: list[str]) -> bool:
+    globals_, _ = split_global(argv)
+    count = sum(w.count("v") for w in globals_ if w.startswith("-v") and set(w[1:]) == {"v"})
+    return count + 2 * globals_.count("--verbose") >= 2 or "-vv" in argv
+
+
+def check_home() -> str | None:
+    """Why $PAXOS_HOME (default $HOME) cannot be used, or None. Checked before a command: an
+    unset $HOME would otherwise make the home `~` in the current folder."""
+    import os
+
+    if os.environ.get("PAXOS_HOME"):
+        return None
+    home = os.environ.get("HOME")
+    if not home:
+        return "no home folder: $HOME is not set (set PAXOS_HOME or HOME)"
+    if not os.path.isdir(home):
+        return f"cannot use home {home}: No such directory (set PAXOS_HOME or HOME)"
+    return None
+
+
+def _main(argv: list[str]) -> int:
     from paxoslog.cli.userinput import check_words
     from paxoslog.errors import BadInput
 
@@ -82,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"paxos: error: {exc.message}\n")
         return exc.exit_code
     globals_, rest = split_global(argv)
+    problem = check_home() if rest or not set(globals_) & {"-h", "--help", "--version"} else None
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 1
     from paxoslog.cli.grammar import build
 
     parser = build(only=rest[0] if rest else None)

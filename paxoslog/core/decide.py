@@ -128,12 +128,19 @@ def _register_css(t: Topology, o: Mapping, f: Facts) -> list[Event]:
         for no, (u, c) in enumerate(zip(udp, tcp, strict=True))
     ]
     new_hosts: dict[str, dict] = {}
-    for _, (host, _port) in enumerate(tcp):
-        if t.host(host) is None and host not in new_hosts:
+    grouped: list[str] = []
+    for host, _port in tcp:
+        known = t.host(host)
+        if known is None and host not in new_hosts:
             new_hosts[host] = {"hostname": host, "user": DEFAULT_USER, "port": None,
                                "groups": [name], "use_ssh_config": False}
-    return [Event("css_registered", {"name": name, "servers": servers,
-                                     "hosts": list(new_hosts.values())})]
+        elif known is not None and name not in known.groups and host not in grouped:
+            # A member registered before the cell must still be selected by `-g <cell>`.
+            grouped.append(host)
+    data = {"name": name, "servers": servers, "hosts": list(new_hosts.values())}
+    if grouped:  # absent otherwise: such events stay exactly what older versions wrote
+        data["grouped"] = grouped
+    return [Event("css_registered", data)]
 
 
 def _check_not_used(t: Topology, udp: tuple, tcp: tuple, skip: str | None) -> None:

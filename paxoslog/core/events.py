@@ -132,7 +132,16 @@ def _css_registered(t: Topology, d: dict) -> Topology:
     cell = Cell(d["name"], tuple(Server(**s) for s in d["servers"]))
     new_hosts = tuple(host_from(h) for h in d.get("hosts", ()))
     _new(t, new_hosts, cell=cell)
-    return t.with_(cells=t.cells + (cell,), hosts=t.hosts + new_hosts)
+    hosts = t.hosts
+    grouped = d.get("grouped", ())
+    if grouped:
+        missing = set(grouped) - {h.hostname for h in hosts}
+        if missing:
+            raise LogError(f"grouped host {schema._show(sorted(missing)[0])} is not registered")
+        hosts = tuple(_replace(h, {"groups": h.groups + (cell.name,)})
+                      if h.hostname in grouped and cell.name not in h.groups else h
+                      for h in hosts)
+    return t.with_(cells=t.cells + (cell,), hosts=hosts + new_hosts)
 
 
 def _css_unregistered(t: Topology, d: dict) -> Topology:

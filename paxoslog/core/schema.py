@@ -243,10 +243,13 @@ def _check_host_modified(d: Mapping) -> None:
 
 
 def _check_css_registered(d: Mapping) -> None:
-    d = _mapping(d, "data", frozenset({"name", "servers", "hosts"}))
+    d = _mapping(d, "data", frozenset({"name", "servers", "hosts", "grouped"}))
     cell(_required(d, "name", "data"), _required(d, "servers", "data"))
     for h in _list(d.get("hosts", ()), "hosts"):
         host(h)
+    # registered hosts that join the cell's group (optional: absent in older logs)
+    for name in _list(d.get("grouped", ()), "grouped"):
+        hostname(name)
 
 
 def _check_css_unregistered(d: Mapping) -> None:

@@ -9,6 +9,7 @@ the errors live in `paxoslog.remote.ssherrors` and are re-exported here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -179,21 +180,71 @@ def _authenticate(ep: Endpoint, transport: paramiko.Transport, options: SSHOptio
         raise failed
 
 
-def connect(spec: HostSpec, options: SSHOptions | None = None,
-            known_hosts: KnownHosts | None = None) -> Connection:
-    """Open and authenticate one connection. `known_hosts` is shared by a session's threads."""
-    options = options or SSHOptions()
-    ep = resolve(spec, options)
-    known = known_hosts or KnownHosts(options.known_hosts)
-    start = time.monotonic()
+def _dial(ep: Endpoint, options: SSHOptions, known: KnownHosts,
+          via: Connection | None = None) -> object:
+    """The byte stream to the host's sshd: a TCP socket, a channel of the previous ProxyJump
+    hop (`direct-tcpip`, like `ssh -J`), or a ProxyCommand's pipes."""
+    if via is not None:
+        try:
+            return via._transport.open_channel("direct-tcpip", (ep.address, ep.port),
+                                               ("127.0.0.1", 0),
+                                               timeout=options.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(ep.host, f"cannot connect through {via.host}: "
+                                f"{str(e) or type(e).__name__}") from None
+    if ep.proxy_command:
+        try:
+            return paramiko.ProxyCommand(ep.proxy_command)
+        except (paramiko.SSHException, OSError, ValueError) as e:
+            raise ConnectFailed(ep.host, f"cannot run ProxyCommand: {e}") from None
     try:
-        sock = socket.create_connection((ep.address, ep.port), timeout=options.connect_timeout)
+        return socket.create_connection((ep.address, ep.port), timeout=options.connect_timeout)
     except TimeoutError:
         raise SSHTimeout(ep.host, f"timeout: connect to {ep.address} port {ep.port}") from None
     except OSError as e:
         raise ConnectFailed(ep.host, f"cannot connect: {e.strerror or e}") from None
     except (UnicodeError, ValueError):  # IDNA errors (`a..b`), a NUL in the name
         raise ConnectFailed(ep.host, "cannot connect: illegal host name") from None
+
+
+def _through_jumps(ep: Endpoint, options: SSHOptions, known: KnownHosts) -> Connection | None:
+    """Connect the ProxyJump hops in order, each through the one before; the last one.
+    A hop's own ProxyJump/ProxyCommand is not followed (no loops through `Host *`)."""
+    via: Connection | None = None
+    try:
+        for hop in ep.proxy_jump:
+            hop_ep = dataclasses.replace(resolve(hop, options), proxy_command=None,
+                                         proxy_jump=())
+            try:
+                via = _handshake(hop_ep, options, known, _dial(hop_ep, options, known, via),
+                                 via)
+            except SSHError as e:
+                raise ConnectFailed(ep.host, f"jump host {hop.hostname}: {e.reason}") from None
+    except BaseException:
+        if via is not None:
+            via.close()
+        raise
+    return via
+
+
+def connect(spec: HostSpec, options: SSHOptions | None = None,
+            known_hosts: KnownHosts | None = None) -> Connection:
+    """Open and authenticate one connection. `known_hosts` is shared by a session's threads."""
+    options = options or SSHOptions()
+    ep = resolve(spec, options)
+    known = known_hosts or KnownHosts(options.known_hosts)
+    via = _through_jumps(ep, options, known) if ep.proxy_jump else None
+    try:
+        return _handshake(ep, options, known, _dial(ep, options, known, via), via)
+    except BaseException:
+        if via is not None:
+            via.close()
+        raise
+
+
+def _handshake(ep: Endpoint, options: SSHOptions, known: KnownHosts, sock: object,
+               via: Connection | None) -> Connection:
+    start = time.monotonic()
     transport = paramiko.Transport(sock)
     ok = False
     try:
@@ -221,7 +272,9 @@ def connect(spec: HostSpec, options: SSHOptions | None = None,
     finally:
         if not ok:
             transport.close()
-    return Connection(ep, transport, options)
+    conn = Connection(ep, transport, options)
+    conn._via = via  # closed with it: the hop carries this connection's stream
+    return conn
 
 
 # ---------------------------------------------------------------- one connection
@@ -240,6 +293,7 @@ class Connection(RemoteFiles):
         self._sftp: paramiko.SFTPClient | None = None
         self._fsync_supported = True
         self._lock = threading.Lock()
+        self._via: Connection | None = None
 
     @property
     def host(self) -> str:
@@ -252,6 +306,8 @@ class Connection(RemoteFiles):
         if self._sftp is not None:
             self._sftp.close()
         self._transport.close()
+        if self._via is not None:
+            self._via.close()
 
     def __enter__(self) -> Connection:
         return self

@@ -62,6 +62,9 @@ class Endpoint:
     port: int
     user: str
     identity_files: tuple[str, ...] = ()
+    # from ssh config (use_ssh_config only): how the TCP stream is made (§6.1, issue 12)
+    proxy_command: str | None = None
+    proxy_jump: tuple[HostSpec, ...] = ()
 
 
 def _default_known_hosts() -> Path:
@@ -118,10 +121,19 @@ def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
     defaults. A fresh lookup per host, so no value can leak from a previous host."""
     address, port, user = spec.hostname, spec.port, spec.user
     identities: list[str] = []
+    proxy_command: str | None = None
+    jumps: tuple[HostSpec, ...] = ()
     if spec.use_ssh_config and options.ssh_config.exists():
         import paramiko  # weight: only hosts that use ssh config pay for it
 
-        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        try:
+            cfg = paramiko.SSHConfig.from_path(str(options.ssh_config)).lookup(spec.hostname)
+        except OSError as e:
+            raise ConnectFailed(spec.hostname, f"cannot read {options.ssh_config}: "
+                                f"{e.strerror or e}") from None
+        except (paramiko.SSHException, UnicodeError, ValueError) as e:
+            raise ConnectFailed(spec.hostname, f"cannot parse {options.ssh_config}: "
+                                f"{(str(e).splitlines() or [''])[0][:200]}") from None
         address = cfg.get("hostname", spec.hostname)
         if port is None and "port" in cfg:
             try:
@@ -132,13 +144,44 @@ def resolve(spec: HostSpec, options: SSHOptions) -> Endpoint:
         if user is None:
             user = cfg.get("user")
         identities = [os.path.expanduser(p) for p in cfg.get("identityfile", [])]
+        # OpenSSH uses the first of the two that appears; paramiko keeps both
+        if cfg.get("proxyjump", "none").lower() != "none":
+            jumps = parse_jumps(spec.hostname, cfg["proxyjump"], options.ssh_config)
+        elif cfg.get("proxycommand", "none").lower() != "none":
+            proxy_command = cfg["proxycommand"]
     if port is not None and (isinstance(port, bool) or not isinstance(port, int)
                              or not 1 <= port <= 65535):
         # a port from a hostile log: refused for this host, never wrapped modulo 65536
         raise ConnectFailed(spec.hostname, f"invalid port {str(port)[:20]}")
     return Endpoint(host=spec.hostname, address=address, port=port or 22,
                     user=user or getpass.getuser(),
-                    identity_files=tuple(identities) + tuple(options.identity_files))
+                    identity_files=tuple(identities) + tuple(options.identity_files),
+                    proxy_command=proxy_command, proxy_jump=jumps)
+
+
+MAX_JUMPS = 8
+
+
+def parse_jumps(host: str, value: str, path: Path) -> tuple[HostSpec, ...]:
+    """ProxyJump `[user@]host[:port][,...]`, in hop order. Each hop is reached with the ssh
+    config too (as OpenSSH does), so a hop's own settings apply."""
+    hops = []
+    for word in value.split(","):
+        word = word.strip()
+        if word.startswith("ssh://"):
+            word = word[len("ssh://"):]
+        user, _, rest = word.rpartition("@")
+        name, sep, port_text = rest.partition(":")
+        if not name or any(c.isspace() or c in "/@" for c in name):
+            raise ConnectFailed(host, f"invalid ProxyJump {value[:80]!r} in {path}")
+        try:
+            port = check_port(port_text) if sep else None
+        except ValueError:
+            raise ConnectFailed(host, f"invalid ProxyJump {value[:80]!r} in {path}") from None
+        hops.append(HostSpec(name, user or None, port, use_ssh_config=True))
+    if len(hops) > MAX_JUMPS:
+        raise ConnectFailed(host, f"ProxyJump of more than {MAX_JUMPS} hops in {path}")
+    return tuple(hops)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TextIO, TypeVar
 
 import paramiko
 
-from paxoslog.errors import RemoteError
+from paxoslog.errors import RemoteError, describe_os_error
 from paxoslog.remote.hostkeys import KnownHosts
+from paxoslog.remote.hostreport import FAILED, UNREACHABLE, HostReporter
 from paxoslog.remote.ssh import Connection, HostSpec, SSHError, SSHOptions, connect
 
 T = TypeVar("T")
@@ -43,6 +43,8 @@ def reason_of(exc: BaseException) -> str:
         return exc.reason
     if isinstance(exc, RemoteError):
         return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return describe_os_error(exc)
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
 
@@ -87,6 +89,7 @@ class SSHSession:
         self._conns: dict[HostSpec, Connection] = {}
         self._host_locks: dict[HostSpec, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def connect(self, spec: HostSpec) -> Connection:
         with self._lock:
@@ -98,35 +101,87 @@ class SSHSession:
                 return conn
             conn = connect(spec, self.options, self.known_hosts)
             with self._lock:
+                if self._closed:  # a worker left behind by Ctrl-C: the session is gone
+                    conn.close()
+                    raise SSHError(spec.hostname, "interrupted")
                 self._conns[spec] = conn
             return conn
 
     def run_many(self, specs: Iterable[HostSpec], fn: Callable[[Connection], T], *,
-                 progress: bool | None = None, stream: TextIO | None = None) -> ManyResult[T]:
+                 progress: bool | None = None, stream: TextIO | None = None,
+                 reporter: HostReporter | None = None,
+                 label: Callable[[T], str] | None = None) -> ManyResult[T]:
         """Connect to every host and call `fn(connection)`, at most `options.max_parallel` at
-        once. A host's failure is recorded as its reason and never stops the others."""
+        once. A host's failure is recorded as its reason and never stops the others.
+
+        With a `reporter`, each host is reported as it finishes: `label(value)` (default `ok`),
+        `unreachable` when connecting failed, `failed` when `fn` did. Ctrl-C returns at once:
+        the workers are daemon threads, so no connection's timeout is waited for; the reporter
+        says which hosts finished, and KeyboardInterrupt propagates."""
         specs = list(dict.fromkeys(specs))
         outcome: ManyResult[T] = ManyResult()
         if not specs:
             return outcome
-        bar = _Progress(len(specs), stream or sys.stderr, progress)
+        bar = None if reporter is not None else _Progress(len(specs), stream or sys.stderr,
+                                                          progress)
         found: dict[str, tuple[bool, object]] = {}
+        todo = list(specs)
+        lock = threading.Lock()
+        all_done = threading.Event()
+        bugs: list[BaseException] = []
 
         def one(spec: HostSpec) -> None:
+            stage = UNREACHABLE
             try:
-                found[spec.hostname] = (True, fn(self.connect(spec)))
+                conn = self.connect(spec)
+                stage = FAILED
+                value = fn(conn)
+                found[spec.hostname] = (True, value)
+                if reporter is not None:
+                    reporter.done(spec.hostname, label(value) if label else "ok")
             except HOST_ERRORS as e:
                 found[spec.hostname] = (False, reason_of(e))
-            finally:
-                bar.step()
+                if reporter is not None:
+                    reporter.done(spec.hostname, stage, reason_of(e))
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not todo or bugs:
+                        break
+                    spec = todo.pop(0)
+                try:
+                    one(spec)
+                except BaseException as e:  # a bug: re-raised in the caller's thread
+                    with lock:
+                        bugs.append(e)
+                finally:
+                    if bar is not None:
+                        bar.step()
+                    with lock:
+                        if len(found) == len(specs) or bugs:
+                            all_done.set()
 
         workers = max(1, min(self.options.max_parallel, len(specs)))
+        threads = [threading.Thread(target=worker, name=f"ssh-{i}", daemon=True)
+                   for i in range(workers)]
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssh") as pool:
-                for future in [pool.submit(one, s) for s in specs]:
-                    future.result()  # re-raises bugs (non-host errors)
+            for t in threads:
+                t.start()
+            # Event.wait is interrupted by Ctrl-C in the main thread; join() of a hung
+            # connection would not return before its timeout
+            all_done.wait()
+        except KeyboardInterrupt:
+            with lock:
+                todo.clear()
+            if reporter is not None:
+                reporter.interrupted([s.hostname for s in specs if s.hostname not in found])
+            raise
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
+        if bugs:
+            raise bugs[0]
         for spec in specs:
             good, value = found[spec.hostname]
             if good:
@@ -138,6 +193,7 @@ class SSHSession:
     def close(self) -> None:
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
+            self._closed = True
         for conn in conns:
             conn.close()
 

@@ -109,7 +109,9 @@ def test_a_diverged_host_log_is_refused_and_left_alone(env, tmp_path):
         assert dep.deploy(other_home, targets, session, author=AUTHOR).errors == {}
     before = {p: p.read_bytes() for p in a.home.rglob("*") if p.is_file()}
     out = env.deploy()
-    message = f"event log on {a.addr} has diverged from the local one"
+    message = (f"event log on {a.addr} has diverged from the local one; if the host is ahead, "
+               f"`paxos fetch {a.addr}` brings its events here, and `paxos fetch --force "
+               f"{a.addr}` adopts its log in place of the local one")
     assert out.errors == {a.addr: message}
     assert out.error_message() == f"{a.addr}: {message}"
     assert {p: p.read_bytes() for p in a.home.rglob("*") if p.is_file()} == before
