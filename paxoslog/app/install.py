@@ -64,7 +64,11 @@ set -u
 b=$1 v=$2 inst=$3 keep=$4
 cd "$HOME/lib/paxoslog" || exit 10
 venv=venv-$b
-fail() { printf '%s\n' "$2" | grep -v '^\s*$' | tail -n 2 | head -c 400 >&2; exit "$1"; }
+fail() {  # a failed build leaves nothing behind: no half venv, no staged wheels
+    printf '%s\n' "$2" | grep -v '^\s*$' | tail -n 2 | head -c 400 >&2
+    rm -rf "$venv" wheels
+    exit "$1"
+}
 rm -rf "$venv"
 out=$(python3 -m venv --without-pip "$venv" 2>&1) || fail 11 "$out"
 out=$("$venv/bin/python" "wheels/$b/$inst/pip" install -q --no-index --no-cache-dir \
@@ -209,11 +213,14 @@ class Installer:
             return doc
         probe = conn.run(["sh", "-c", _PROBE_SH], timeout=PROBE_TIMEOUT)
         python, machine, home = parse_probe(host, probe.stdout)
+        # refused before anything is built there: a symlinked ~/bin, profile or ~/lib
+        conn.mkdir_p("bin")
+        profile_name, profile = self._profile(conn)
+        staging = f"{PREFIX}/wheels/{self.build}"
+        conn.mkdir_p(staging)
         source = self.wheel_dir(python, machine)
         previous = self.installed(conn)
         b = self.bundle()
-        staging = f"{PREFIX}/wheels/{self.build}"
-        conn.mkdir_p(staging)
         for path in sorted(source.glob("*.whl")):
             conn.write_atomic(f"{staging}/{path.name}", path.read_bytes())
         keep = previous[1] if previous else "none"
@@ -224,15 +231,13 @@ class Installer:
             detail = " ".join(r.stderr[:2000].decode("utf-8", "replace").split())
             detail = "".join(c if c.isprintable() else "?" for c in detail)[:300]
             raise InstallFailed(f"{what}" + (f": {detail}" if detail else ""))
-        conn.mkdir_p("bin")
         for program in PROGRAMS:
             conn.write_atomic(f"bin/{program}", wrapper(home, self.build, program), 0o755)
-        name, profile = self._profile(conn)
         if profile is None or MARK.encode() not in profile:
             text = profile or b""
             if text and not text.endswith(b"\n"):
                 text += b"\n"
-            conn.write_atomic(name, text + PROFILE_LINE.encode())
+            conn.write_atomic(profile_name, text + PROFILE_LINE.encode())
         conn.write_atomic(INSTALLED, f"version {self.version}\nbuild {self.build}\n".encode())
         doc.update(status="installed", python=python)
         return doc
@@ -255,21 +260,3 @@ def install(cache: Path, targets: Sequence[Host], session: SSHSession) -> list[d
             out.append({"hostname": h.hostname, "status": "error",
                         "reason": many.errors[h.hostname]})
     return out
-
-
-def agent_version_mismatch(reply: Any) -> str | None:
-    """For the runtime reports: a reason when the agent that answered `paxos-node version`
-    (an `AgentReply`) is not this admin's version and build; None when it is, or when the
-    reply carries no version (a failed call is reported as such elsewhere)."""
-    result = getattr(reply, "result", None)
-    if not getattr(reply, "ok", False) or not isinstance(result, dict):
-        return None
-    version, build = result.get("version", result.get("agent")), result.get("build")
-    if not isinstance(version, str):
-        return None
-    mine, my_build = wheels.local_version(), wheels.local_build()
-    if version != mine:
-        return f"agent version {version[:64]} differs from the admin's {mine}"
-    if isinstance(build, str) and build != my_build:
-        return f"agent build {build[:64]} differs from the admin's {my_build}"
-    return None

@@ -53,12 +53,15 @@ def _normalize(name: str) -> str:
 
 def _source_files() -> list[tuple[str, Path]]:
     """(path in the wheel, file) of every file of our packages, sorted; no byte code."""
-    import nodes
-    import paxoslog
+    import importlib.util
 
     out = []
-    for mod in (paxoslog, nodes):
-        root = Path(mod.__file__).resolve().parent
+    for package in PACKAGES:
+        # found, not imported: the admin packages the node programs but never runs their code
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise WheelError(f"cannot find the {package} package to build the wheel from")
+        root = Path(spec.origin).resolve().parent
         base = root.parent
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
