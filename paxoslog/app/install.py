@@ -12,8 +12,9 @@ On each host, as its service user and below its home only:
   `~/.profile`, created if none exists) that puts `~/bin` first on PATH, because the admin runs
   the agent as `bash -lc 'paxos-node ...'`; written once, recognised by its marker.
 * `~/lib/paxoslog/INSTALLED` (version and build), written last: a host whose INSTALLED names
-  this build, whose wrappers point at it and whose profile has the line is `unchanged`, found
-  with SFTP reads alone.
+  this build, whose wrappers point at it, whose profile has the line and whose `paxos-node
+  version` (through the login PATH) reports this version and build is `unchanged`: a few SFTP
+  reads and one short command, nothing shipped.
 
 The venv of the build installed before is kept (daemons started from it may still import from
 it); older ones and the uploaded wheels are removed once the new build runs. Everything read
@@ -31,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from paxoslog.app import wheels
+from paxoslog.app.agentversion import agent_identity
 from paxoslog.app.deploy import spec_of
 from paxoslog.core.model import Host
 from paxoslog.errors import RemoteError
+from paxoslog.remote.agentcall import parse_reply
 from paxoslog.remote.locality import is_local
 from paxoslog.remote.ssh import Connection
 from paxoslog.remote.sshpool import SSHSession
@@ -200,10 +203,14 @@ class Installer:
                 return False
             if not m or m[2].decode() != self.build or m[3].decode() != program:
                 return False
-        if not conn.exists(f"{PREFIX}/venv-{self.build}/pyvenv.cfg"):
-            return False
         _, profile = self._profile(conn)
-        return profile is not None and MARK.encode() in profile
+        if profile is None or MARK.encode() not in profile:
+            return False
+        # the files say so; the agent found on the login PATH must say so too (a venv broken
+        # by a system Python upgrade, or files changed by hand, is installed again)
+        r = conn.run(["paxos-node", "--format", "json", "version"], timeout=PROBE_TIMEOUT)
+        reply = parse_reply(conn.host, r.code, r.stdout, r.stderr)
+        return agent_identity(reply) == (self.version, self.build)
 
     def install(self, conn: Connection) -> dict[str, Any]:
         host = conn.host

@@ -206,3 +206,23 @@ def test_the_session_fixture_installed_every_host(agent_cluster, agent_env, tmp_
         reply = agent_version(agent_cluster, tmp_path, h)
         assert reply.ok, (h.addr, reply.reason)
         assert agent_version_mismatch(reply) is None
+
+
+def test_status_deploy_reports_an_agent_of_another_build(pristine, cluster, tmp_path):
+    a, b = pristine[:2]
+    admin = Admin(cluster, tmp_path / "admin", [a, b])
+    assert admin.install()[0].returncode == 0
+    proc = admin.run("status", "deploy")
+    assert [(d["hostname"], d["status"]) for d in yaml.safe_load_all(proc.stdout)] == \
+        [(a.addr, "none"), (b.addr, "none")]  # this build everywhere: nothing more to say
+    site = next((b.home / PREFIX / f"venv-{wheels.local_build()}" / "lib").glob(
+        "python3.*/site-packages"))
+    (site / "paxoslog" / "BUILD").write_text("0123456789ab\n")
+    docs = list(yaml.safe_load_all(admin.run("status", "deploy").stdout))
+    assert docs == [{"hostname": a.addr, "status": "none"},
+                    {"hostname": b.addr, "status": "none", "agent": "differs",
+                     "agent_version": wheels.local_version(), "agent_build": "0123456789ab"}]
+    # installing again notices (the agent says so, whatever INSTALLED says) and repairs it
+    proc, docs = admin.install()
+    assert [d["status"] for d in docs] == ["unchanged", "installed"], proc.stderr
+    assert "agent" not in list(yaml.safe_load_all(admin.run("status", "deploy").stdout))[1]
