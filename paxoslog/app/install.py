@@ -60,12 +60,14 @@ VERSION_RE = re.compile(r"[0-9A-Za-z.+!_-]{1,64}")
 # Exit codes of the remote install script, and what each means.
 _STEP = {10: "cannot enter ~/lib/paxoslog", 11: "python3 cannot make a venv",
          12: "pip install failed", 13: "the node programs were not installed",
-         14: "the installed paxos-node does not run"}
+         14: "the installed paxos-node does not run",
+         15: "another paxos install is running there"}
 
 _INSTALL_SH = r"""
 set -u
 b=$1 v=$2 inst=$3 keep=$4
 cd "$HOME/lib/paxoslog" || exit 10
+exec 9>>.lock && flock -n 9 || exit 15
 venv=venv-$b
 fail() {  # a failed build leaves nothing behind: no half venv, no staged wheels
     printf '%s\n' "$2" | grep -v '^\s*$' | tail -n 2 | head -c 400 >&2

@@ -231,6 +231,7 @@ def bundle(cache: Path) -> Bundle:
             raise WheelError(f"cannot build the wheels in {cache}: {e.strerror or e}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(cache, keep=directory)
     wheels, tags, installer = [], set(), ""
     for line in index.read_text().splitlines():
         kind, _, value = line.partition(" ")
@@ -241,6 +242,24 @@ def bundle(cache: Path) -> Bundle:
         elif kind == "installer":
             installer = value
     return Bundle(version, build, directory, tuple(wheels), installer, frozenset(tags))
+
+
+def _prune(cache: Path, keep: Path, builds: int = 3) -> None:
+    """Keep the wheels of the newest `builds` builds (each source change is a new build, and
+    each is a few MiB); the one just made always stays."""
+    try:
+        found = [p for p in cache.iterdir() if not p.name.startswith(".") and p.is_dir()
+                 and not p.is_symlink()]
+        found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    names = {p.name.split("-cp")[0] for p in found}  # a build with its downloads
+    newest = sorted(names, key=lambda n: max(p.stat().st_mtime for p in found
+                                              if p.name.split("-cp")[0] == n), reverse=True)
+    stale = set(newest[builds:]) - {keep.name}
+    for p in found:
+        if p.name.split("-cp")[0] in stale:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def python_tag(python: str) -> str:

@@ -118,3 +118,17 @@ def test_agent_version_mismatch():
     assert agent_version_mismatch(AgentReply("h", 127, reason="paxos-node not found on h")) is None
     assert agent_version_mismatch(reply(agent=["x"])) is None
     assert agent_version_mismatch(reply(agent="0.1\n0", build=build)) is None
+
+
+def test_old_builds_leave_the_cache(tmp_path: Path):
+    import os
+
+    cache = tmp_path / "cache"
+    for i, name in enumerate(["0.0.1-aaaaaaaaaaaa", "0.0.1-aaaaaaaaaaaa-cp312-x86_64",
+                              "0.0.2-bbbbbbbbbbbb", "0.0.3-cccccccccccc", "0.0.4-dddddddddddd"]):
+        (cache / name).mkdir(parents=True)
+        os.utime(cache / name, (1000 + i, 1000 + i))
+    (cache / ".build-leftover").mkdir()
+    b = wheels.bundle(cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [".build-leftover", "0.0.3-cccccccccccc", "0.0.4-dddddddddddd", b.directory.name])
