@@ -23,6 +23,12 @@ PAXOS = str(Path(sys.executable).with_name("paxos"))
 INSTALL_TIMEOUT = 900  # every host of a 20-host cluster on a loaded 2-core machine
 
 
+def node_command() -> str:
+    """The agent's command on the hosts: the installed `paxos-node`, found on the service user's
+    login PATH (callers may wrap it, e.g. `env VAR=... ` + node_command())."""
+    return "paxos-node"
+
+
 def cluster_env(cluster: TestCluster, home: Path) -> dict[str, str]:
     """A `paxos` process's environment for this cluster with its own PAXOS_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAXOS_")}
