@@ -165,12 +165,18 @@ def test_hosts_that_cannot_take_it_fail_alone_with_one_line(pristine, cluster, t
 
 def test_unreachable_host_fails_alone(pristine, cluster, tmp_path):
     dead, good = pristine[:2]
+    # bash -l reads ~/.bash_profile and then not ~/.profile: the PATH line goes where it is read
+    (good.home / ".bash_profile").write_text("export EDITOR=vi\n")
+    own(good.home, ".bash_profile")
     admin = Admin(cluster, tmp_path / "admin", [dead, good])
     cluster.kill(dead.addr)
     proc, docs = admin.install()
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"{dead.addr}: cannot connect: Connection refused"]
     assert [d["status"] for d in docs] == ["error", "installed"]
+    assert (good.home / ".bash_profile").read_text().startswith("export EDITOR=vi\ncase ")
+    assert not (good.home / ".profile").exists()
+    assert agent_version(cluster, tmp_path, good).ok
 
 
 def test_host_selection_is_deploys(pristine, cluster, tmp_path):
