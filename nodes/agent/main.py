@@ -20,7 +20,7 @@ from .errors import AgentError, BadEtc, Usage, clean
 from .etc import deployed_commit
 from .paths import Home, cell_name, member_no
 
-VERSION = "0.1.0"
+VERSION = "0.1.0"  # only when no paxoslog distribution is installed (run from a source tree)
 MUTATING = {"start", "stop", "wipe", "replace", "apply"}
 
 
@@ -107,7 +107,10 @@ def run(a: argparse.Namespace, ctx: css.Ctx) -> dict:
         from nodes.css import PROTOCOL
         from nodes.css import VERSION as CSS_VERSION
 
-        return {"agent": VERSION, "css": CSS_VERSION, "protocol": PROTOCOL,
+        # the package's version and build (what `paxos install` put here), so the admin can
+        # tell an agent that is not its own version
+        version, build = package_version()
+        return {"agent": version, "build": build, "css": CSS_VERSION, "protocol": PROTOCOL,
                 "python": sys.version.split()[0]}
     if getattr(a, "object", None) in ("memcache", "pair"):
         return memcache.run(a, ctx)
@@ -122,6 +125,26 @@ def run(a: argparse.Namespace, ctx: css.Ctx) -> dict:
     if a.verb == "replace":
         return replace.step(ctx, a.cell, a.no, a.step, a.timeout, a.expect_cfg)
     raise Usage(f"unknown verb {a.verb}")
+
+
+def package_version() -> tuple[str, str | None]:
+    """(version, build) of the installed paxoslog: the build id is in `paxoslog/BUILD` of a
+    wheel `paxos install` made; a source checkout has none."""
+    import importlib.metadata
+
+    import paxoslog
+
+    try:
+        version = importlib.metadata.version("paxoslog")
+    except importlib.metadata.PackageNotFoundError:
+        version = VERSION
+    try:
+        path = os.path.join(os.path.dirname(paxoslog.__file__), "BUILD")
+        with open(path, "rb") as f:
+            build = f.read(64).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        build = None
+    return version, (build if build and build.isalnum() and len(build) <= 40 else None)
 
 
 def _command(argv: list[str]) -> str:

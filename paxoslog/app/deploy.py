@@ -296,6 +296,19 @@ def _read_stamp_or_none(fs: HostFiles) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- status deploy
 
 
+def _agent_keys(fs: HostFiles, host: str) -> dict[str, Any]:
+    """An agent that is not this admin's build, on a host reached over SSH (a local host runs
+    the admin's own); its failure to answer is not this report's business."""
+    if isinstance(fs, LocalFS):
+        return {}
+    from paxoslog.app.agentversion import version_keys
+
+    try:
+        return version_keys(fs, host)
+    except HOST_ERRORS:
+        return {}
+
+
 def status(home: Home, targets: Sequence[Host], session: SSHSession,
            reporter: HostReporter | None = None) -> list[dict[str, Any]]:
     """§4.7 `status deploy`: one document per target, unreachable hosts included (`error`)."""
@@ -310,9 +323,10 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession,
         except DivergedLog as e:
             diverged = str(e)
         stamp = _read_stamp(fs)
+        agent = _agent_keys(fs, host)
         if stamp is None:
             return {"hostname": host, "status": "none",
-                    **({"reason": diverged} if diverged else {})}
+                    **({"reason": diverged} if diverged else {}), **agent}
         files: dict[str, Any] = stamp["files"]
         commit = stamp["commit"].encode()
         # parse_stamp let through only paths deploy writes: ~/etc/paxos_memcache.conf and
@@ -335,6 +349,7 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession,
             doc["stale"] = stale
         if diverged:
             doc["reason"] = diverged
+        doc.update(agent)
         return doc
 
     docs, errors, _ = _each(home, targets, session, one, reporter, lambda doc: doc["status"])

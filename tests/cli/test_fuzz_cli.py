@@ -45,7 +45,7 @@ from tests.conftest import PAXOS, Paxos
 
 # verbs that reach hosts or start local daemons (start memcache: a proxy whose backends may be
 # registry data such as 192.168.x) are never fuzzed
-REMOTE = {"deploy", "status", "fetch", "start", "stop", "apply"}
+REMOTE = {"deploy", "status", "fetch", "start", "stop", "apply", "install", "replace"}
 EXIT_CODES = {0, 1, 2}
 
 
