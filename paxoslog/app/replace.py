@@ -4,7 +4,8 @@
 Checks 1-6 are `decide`'s and run before any connection; check 7 (members' states) and 8 (the
 agent on the new host) are gathered here. `inject` (tests only) makes the named step fail
 without being performed, so every interruption point can be shown to roll back or to leave the
-operator a way to finish.
+operator a way to finish: `{step: "before"}` fails the step without performing it,
+`{step: "after"}` performs it and then reports a failure.
 """
 
 from __future__ import annotations
@@ -122,8 +123,15 @@ class Driver:
         return _outcome(self.agents.call(_host(self.topology, host), args, timeout=timeout))
 
     def perform(self, plan: Plan, action: Action) -> Outcome:
-        if action.kind in self.inject:
-            return Outcome(False, 1, reason=self.inject[action.kind])
+        when = self.inject.get(action.kind)
+        if when == "before":
+            return Outcome(False, 1, reason="injected failure")
+        outcome = self._perform(plan, action)
+        if when == "after":  # done, but the driver "dies" before it learns so
+            return Outcome(False, 1, reason="injected failure")
+        return outcome
+
+    def _perform(self, plan: Plan, action: Action) -> Outcome:
         kind = action.kind
         if kind == "check":
             return self._call(action.host, self._args("check"), STEP_TIMEOUT)
