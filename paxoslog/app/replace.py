@@ -84,7 +84,10 @@ def check_agent(agents: Agents, host: Host) -> None:
     if reply.code == NOT_INSTALLED:
         raise Refused(f"it does not properly install PAXOS to {host.hostname}")
     if not reply.ok:
-        raise RemoteError(reply.reason or f"{host.hostname}: no reply")
+        reason = reply.reason or "no reply"
+        # the SSH layer's reason does not always name the host; the operator needs it
+        raise RemoteError(reason if reason.startswith(f"{host.hostname}:")
+                          else f"{host.hostname}: {reason}")
 
 
 class Driver:
