@@ -71,6 +71,19 @@ def _leader_status(addrs: list[tuple[str, int]]) -> dict:
     raise Refused(f"no leader among {len(addrs)} endpoint(s) ({len(seen)} answered)")
 
 
+def _await_leader(addrs: list[tuple[str, int]], timeout: float) -> dict:
+    """`_leader_status`, polled up to `timeout`: right after a promote that replaced the
+    leader, the cell has no leader until the old one's hand-over (LEAVE) is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _leader_status(addrs)
+        except Refused:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)
+
+
 def _voters(st: dict) -> list[dict]:
     return [m for m in st.get("members") or [] if isinstance(m, dict) and m.get("voter") is True]
 
@@ -235,7 +248,7 @@ def retire(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
         if member_id is None:
             return {"changed": False, "message": f"{data} does not exist"}
         try:
-            lead = _leader_status(_addrs(ctx, cell))
+            lead = _await_leader(_addrs(ctx, cell), timeout)
         except Refused as e:
             raise Refused(f"cannot confirm {member_id} was replaced: {e}") from None
         if any(m.get("member_id") == member_id for m in _voters(lead)):

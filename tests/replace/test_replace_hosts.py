@@ -126,6 +126,22 @@ def test_hot_replace_under_continuous_writes(site: ReplaceSite) -> None:
         assert _conf(h) == head, h.addr
 
 
+def test_hot_replace_of_the_leader(site: ReplaceSite) -> None:
+    """The known trap: the member being replaced leads, and its address is only in the cell
+    file; promote must still reach it."""
+    where = {i: h.addr for i, h in enumerate(site.members)}
+    leader = site.wait(lambda: site.leader(where), what="a leader")
+    where[leader] = site.new.addr
+    p = site.paxos("replace", "-n", CELL, "-N", str(leader), "-a", *_address(site))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    new = site.wait(lambda: site.leader(where) is not None and site.status(
+        site.new.addr, leader), what="a leader after replacing the old one")
+    assert new["status"] == "running"
+    head = (site.home / "etc" / "cell" / f"{CELL}.conf").read_bytes()
+    for h in (*site.members, site.new):
+        assert _conf(h) == head
+
+
 @pytest.mark.parametrize("inject", [{"ship": "after"}, {"join": "after"},
                                     {"promote": "before"}])
 def test_failure_before_promote_rolls_back(site: ReplaceSite, inject) -> None:
