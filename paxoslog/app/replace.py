@@ -174,13 +174,18 @@ class Driver:
         if outcome.errors:
             return Outcome(False, 1, reason=outcome.errors[host.hostname])
         join = render(self.after)[f"etc/cell/{plan.cell}.conf"]
-        files = {self._join_path(): (join, 0o644)}
-        key = self.session.home.path(f"etc/cell/{plan.cell}.key")
-        if os.path.isfile(key) and not os.path.islink(key):
-            with open(key, "rb") as f:
-                files[f"etc/cell/{plan.cell}.key"] = (f.read(4096), 0o600)
+        files = {self._join_path(): (join, 0o644), **self._key(plan)}
         reason = dep.put_files(self.session.home, host, self.ssh, files)
         return Outcome(reason is None, 0 if reason is None else 1, reason=reason or "")
+
+    def _key(self, plan: Plan) -> dict[str, tuple[bytes, int]]:
+        """The cell secret for the new host, from `$PAXOS_HOME/etc/cell/<cell>.key` when the
+        admin holds one (deploy does not ship keys; without it the new member cannot run)."""
+        key = self.session.home.path(f"etc/cell/{plan.cell}.key")
+        if not os.path.isfile(key) or os.path.islink(key):
+            return {}
+        with open(key, "rb") as f:
+            return {f"etc/cell/{plan.cell}.key": (f.read(4096), 0o600)}
 
     def _rollback(self, plan: Plan) -> Outcome:
         """Before the point of no return: the learner is removed from the cell, stopped, its
@@ -211,6 +216,11 @@ class Driver:
         names = [s.taddr for s in t.cell(plan.cell).servers] + [plan.old_host]
         hosts = [_host(t, n) for n in dict.fromkeys(names)]
         outcome = dep.deploy(self.session.home, hosts, self.ssh, author=self.session.author)
+        key = self._key(plan)
+        if plan.mode == "cold" and key and plan.new_host not in outcome.errors:
+            reason = dep.put_files(self.session.home, _host(t, plan.new_host), self.ssh, key)
+            if reason:
+                outcome.errors[plan.new_host] = reason
         unreachable = frozenset()
         if plan.old_host in outcome.errors:
             probe = self.agents.call(_host(t, plan.old_host), ["version"])

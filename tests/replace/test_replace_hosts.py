@@ -14,7 +14,7 @@ from nodes.css.errors import CssError
 from paxoslog.app.replace import Request, run
 from paxoslog.app.session import Session
 from paxoslog.store.home import Home
-from tests.replace.replace_site import CELL, TPORT, UPORT, ReplaceSite
+from tests.replace.replace_site import CELL, TPORT, UPORT, ReplaceSite, chown_paxos
 
 
 @pytest.fixture
@@ -247,4 +247,22 @@ def test_cold_replace_sets_old_data_aside_when_reachable(site: ReplaceSite) -> N
     head = (site.home / "etc" / "cell" / f"{CELL}.conf").read_bytes()
     for h in (*site.members, site.new):
         assert _conf(h) == head
-
+    # the cell comes back with the new member: the survivors start from their data, the new
+    # member joins as a learner and is promoted (what `start css` does for a member without
+    # data in a cell that has some)
+    for no in (1, 2):
+        r = site.agent(site.members[no].addr, "start", "css", CELL, str(no))
+        assert r.ok, r
+    join = site.new.home / "etc" / "cell" / f"{CELL}.join.conf"
+    join.write_bytes(head)
+    chown_paxos(join)
+    step = ("replace", "css", CELL, "0", "--step")
+    site.wait(lambda: site.agent(site.members[1].addr, *step, "check").ok,
+              what="a leader among the survivors")
+    r = site.agent(site.new.addr, *step, "join", "--timeout", "60", timeout=120)
+    assert r.ok, r
+    r = site.agent(site.new.addr, *step, "promote", "--expect-cfg",
+                   str(r.result["config_version"]), "--timeout", "30", timeout=90)
+    assert r.ok, r
+    where = {0: site.new.addr, 1: site.members[1].addr, 2: site.members[2].addr}
+    site.wait(lambda: site.leader(where) is not None, what="one leader with the new member")
