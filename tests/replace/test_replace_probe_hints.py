@@ -44,3 +44,17 @@ def test_a_hostile_hint_is_ignored(hint) -> None:
     from nodes.css.probe import _hint
 
     assert _hint(RequestError("ENOT_LEADER", info={"leader": hint})) is None
+
+
+def test_agent_finds_a_leader_its_files_do_not_list(cell) -> None:
+    """The old host's files predate the replace until the final deploy: its retire must find
+    the leader through the peers the members report (the new member may lead by then)."""
+    from nodes.agent.replace import _leader_status
+
+    cell.start_all(init=True)
+    leader = asyncio.run(cell.wait_leader(timeout=20))
+    follower = (leader + 1) % 3
+    st = _leader_status([cell.tcp(follower)])
+    assert st["role"] == "leader" and st["members"][0]["tcp"]
+    assert tuple(st["members"][[m["no"] for m in st["members"]].index(leader)]["tcp"]) == \
+        cell.tcp(leader)
