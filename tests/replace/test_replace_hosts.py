@@ -130,7 +130,9 @@ def test_hot_replace_of_the_leader(site: ReplaceSite) -> None:
     """The known trap: the member being replaced leads, and its address is only in the cell
     file; promote must still reach it."""
     where = {i: h.addr for i, h in enumerate(site.members)}
-    leader = site.wait(lambda: site.leader(where), what="a leader")
+    # wrapped in a tuple: member 0 leading is a falsy 0
+    (leader,) = site.wait(lambda: (lambda n: (n,) if n is not None else None)(
+        site.leader(where)), what="a leader")
     where[leader] = site.new.addr
     p = site.paxos("replace", "-n", CELL, "-N", str(leader), "-a", *_address(site))
     assert p.returncode == 0, (p.stdout, p.stderr)
