@@ -112,6 +112,10 @@ class Driver:
         states = member_states(self.agents, t, req.cell)
         mode = replace_mode(states, req.no, req.force)
         new_host = _host(t, event.data["taddr"])
+        if mode == "hot" and new_host.hostname == old.taddr:
+            # the learner's data directory ~/data/<cell>/<no> is the running member's
+            raise Refused(f"member {req.no} of {req.cell} cannot be replaced on its own host "
+                          "while the cell runs; stop the cell for a cold replace")
         check_agent(self.agents, new_host)
         survivor = next((s.taddr for s in cell.servers if s.no != req.no), None)
         self.after = apply(t, event)

@@ -200,6 +200,9 @@ def test_replace_refusals_change_nothing(site: ReplaceSite) -> None:
         (["-n", CELL, "-N", "0", "-a", f"{site.members[1].addr}:{UPORT}",
           f"{site.new.addr}:{TPORT}"], "the same address has been specified more than once"),
         (["-n", CELL, "-N", "0", "-a", "10.9.9.9:1", "10.9.9.9:2"], "not found: 10.9.9.9"),
+        (["-n", CELL, "-N", "0", "-a", f"{site.members[0].addr}:1",
+          f"{site.members[0].addr}:2"], f"member 0 of {CELL} cannot be replaced on its own "
+         "host while the cell runs; stop the cell for a cold replace"),
     ]:
         p = site.paxos("replace", *args)
         assert (p.returncode, p.stderr) == (1, msg + "\n")
