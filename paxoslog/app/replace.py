@@ -5,7 +5,8 @@ Checks 1-6 are `decide`'s and run before any connection; check 7 (members' state
 agent on the new host) are gathered here. `inject` (tests only) makes the named step fail
 without being performed, so every interruption point can be shown to roll back or to leave the
 operator a way to finish: `{step: "before"}` fails the step without performing it,
-`{step: "after"}` performs it and then reports a failure.
+`{step: "after"}` performs it and then reports a failure, `{step: "interrupt"}` performs it
+and then raises KeyboardInterrupt as Ctrl-C would.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ class Driver:
         outcome = self._perform(plan, action)
         if when == "after":  # done, but the driver "dies" before it learns so
             return Outcome(False, 1, reason="injected failure")
+        if when == "interrupt":  # done, then the operator presses Ctrl-C
+            raise KeyboardInterrupt
         return outcome
 
     def _perform(self, plan: Plan, action: Action) -> Outcome:

@@ -145,16 +145,17 @@ def test_hot_replace_of_the_leader(site: ReplaceSite) -> None:
 
 
 @pytest.mark.parametrize("inject", [{"ship": "after"}, {"join": "after"},
-                                    {"promote": "before"}])
+                                    {"join": "interrupt"}, {"promote": "before"}])
 def test_failure_before_promote_rolls_back(site: ReplaceSite, inject) -> None:
     events = site.log_count()
     conf = (site.home / "etc" / "cell" / f"{CELL}.conf").read_bytes()
     session = Session(Home(str(site.home)))
     req = Request(CELL, 0, tuple(_address(site)), False, "replace")
     report = run(session, site.ssh, req, inject=inject)
-    (step,) = inject
+    ((step, when),) = inject.items()
+    reason = "interrupted" if when == "interrupt" else "injected failure"
     assert report.exit_code == 1 and report.mode == "hot"
-    assert report.message == f"{site.new.addr}: {step} failed: injected failure"
+    assert report.message == f"{site.new.addr}: {step} failed: {reason}"
     _learner_gone(site)
     _cell_untouched(site, events, conf)
     # the operator simply runs it again, and it goes through
