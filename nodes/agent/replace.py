@@ -57,10 +57,29 @@ def _addrs(ctx: css.Ctx, cell: str) -> list[tuple[str, int]]:
     return out  # type: ignore[return-value]
 
 
+def _peer_endpoints(st: dict) -> list[tuple[str, int]]:
+    """The client endpoints a member's status lists for its peers, where well-formed."""
+    out = []
+    for m in st.get("members") or []:
+        tcp = m.get("tcp") if isinstance(m, dict) else None
+        if isinstance(tcp, (list, tuple)) and len(tcp) == 2 and isinstance(tcp[0], str) \
+                and 0 < len(tcp[0]) <= 255 and css._int(tcp[1]) is not None \
+                and 0 < tcp[1] < 65536:
+            out.append((tcp[0], tcp[1]))
+    return out
+
+
 def _leader_status(addrs: list[tuple[str, int]]) -> dict:
-    """The status of the member that leads, asked on every endpoint; Refused without one."""
+    """The status of the member that leads, asked on every endpoint; Refused without one.
+    The files on this host may predate the last replace (the old host before the final
+    deploy), so the endpoints the members report for their peers are asked too, once."""
     seen = []
-    for a in addrs:
+    todo, asked = list(addrs), set()
+    while todo:
+        a = todo.pop(0)
+        if a in asked or len(asked) >= 8:
+            continue
+        asked.add(a)
         try:
             st = probe.tcp_status(a, timeout=2.0)
         except (Failed, TimedOut):
@@ -68,7 +87,21 @@ def _leader_status(addrs: list[tuple[str, int]]) -> dict:
         seen.append(st)
         if st.get("role") == "leader" and css._int(st.get("lease_ms")):
             return st
-    raise Refused(f"no leader among {len(addrs)} endpoint(s) ({len(seen)} answered)")
+        todo += [p for p in _peer_endpoints(st) if p not in asked]
+    raise Refused(f"no leader among {len(asked)} endpoint(s) ({len(seen)} answered)")
+
+
+def _await_leader(addrs: list[tuple[str, int]], timeout: float) -> dict:
+    """`_leader_status`, polled up to `timeout`: right after a promote that replaced the
+    leader, the cell has no leader until the old one's hand-over (LEAVE) is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _leader_status(addrs)
+        except Refused:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)
 
 
 def _voters(st: dict) -> list[dict]:
@@ -235,7 +268,7 @@ def retire(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
         if member_id is None:
             return {"changed": False, "message": f"{data} does not exist"}
         try:
-            lead = _leader_status(_addrs(ctx, cell))
+            lead = _await_leader(_addrs(ctx, cell), timeout)
         except Refused as e:
             raise Refused(f"cannot confirm {member_id} was replaced: {e}") from None
         if any(m.get("member_id") == member_id for m in _voters(lead)):

@@ -33,9 +33,26 @@ async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, msg:
         raise ConnectionError("connection closed before the reply")
     rep = unpack(body)
     if not rep.get("ok"):
+        info = rep.get("info")
+        info = dict(info) if isinstance(info, dict) else {}
+        if "leader" in rep:  # ENOT_LEADER's redirect hint sits beside `info`, not in it
+            info.setdefault("leader", rep.get("leader"))
         raise RequestError(rep.get("err", "EPROTO"), rep.get("msg", "") or str(rep.get("info", "")),
-                           rep.get("info"))
+                           info)
     return rep
+
+
+def _hint(e: RequestError) -> tuple[str, int] | None:
+    """The leader's client endpoint from an ENOT_LEADER answer, if it is a plausible one."""
+    hint = e.info.get("leader") if isinstance(e.info, dict) else None
+    tcp = hint.get("tcp") if isinstance(hint, dict) else None
+    if not isinstance(tcp, (list, tuple)) or len(tcp) != 2:
+        return None
+    host, port = tcp
+    if not isinstance(host, str) or not 0 < len(host) <= 255 or isinstance(port, bool) \
+            or not isinstance(port, int) or not 0 < port < 65536:
+        return None
+    return host, port
 
 
 async def request(addr: tuple[str, int], msg: dict, timeout: float = 2.0) -> Any:
@@ -104,6 +121,10 @@ async def leader_request(addrs: list[tuple[str, int]], msg: dict, timeout: float
         except RequestError as e:
             if e.code not in ("ENOT_LEADER", "ESTOPPING"):
                 raise
+            # the leader may be a member the caller does not list (the one being replaced)
+            hint = _hint(e) if e.code == "ENOT_LEADER" else None
+            if hint is not None and hint != addr:
+                target = hint
         except (OSError, TimeoutError, ConnectionError):
             pass
         i += 1

@@ -361,3 +361,22 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession,
             out.append({"hostname": h.hostname, "status": "error",
                         "reason": errors[h.hostname]})
     return out
+
+
+# ---------------------------------------------------------------- extra files (replace)
+
+
+def put_files(home: Home, host: Host, session: SSHSession,
+              files: dict[str, tuple[bytes, int]], remove: Sequence[str] = ()) -> str | None:
+    """Write `files` (path -> (data, mode)) atomically on one host and remove `remove`;
+    the host's error reason, or None. For replace's provisional join file and the cell key,
+    which HEAD does not render."""
+    def one(fs: HostFiles, _host: str) -> None:
+        for path, (data, mode) in files.items():
+            fs.mkdir_p(path.rsplit("/", 1)[0])
+            fs.write_atomic(path, data, mode)
+        for path in remove:
+            fs.remove(path)
+
+    _, errors = _each(home, [host], session, one)
+    return errors.get(host.hostname)

@@ -162,6 +162,29 @@ def _unregister_css(t: Topology, o: Mapping, f: Facts) -> list[Event]:
     return [Event("css_unregistered", {"name": name})]
 
 
+def _replace(t: Topology, o: Mapping, f: Facts) -> list[Event]:
+    """§3.8 checks 1-6 (the registry); 7-8 need the hosts and are the driver's. `mode` is the
+    driver's outcome of check 7 (`core.replace.replace_mode`)."""
+    name = o["name"]
+    cell = t.cell(name)
+    if cell is None:
+        raise NotFound(name)
+    udp_text, tcp_text = o["address"]
+    udp, tcp = rules.parse_endpoint(udp_text), rules.parse_endpoint(tcp_text)
+    no = o["no"]
+    if all(s.no != no for s in cell.servers):
+        raise NotFound(f"server {no} of {name}")
+    if any(s.udp == udp or s.tcp == tcp for s in cell.servers):
+        raise Refused("the same address has been specified more than once")
+    _check_not_used(t, udp, tcp, skip=name)
+    if t.host(tcp[0]) is None:
+        raise NotFound(tcp[0])
+    mode = o.get("mode") or "hot"
+    return [Event("css_member_replaced", {"name": name, "no": no, "uaddr": udp[0],
+                                          "uport": udp[1], "taddr": tcp[0], "tport": tcp[1],
+                                          "mode": mode})]
+
+
 # memcache ------------------------------------------------------------------------------------
 
 def _check_memcache_options(o: Mapping) -> None:
@@ -285,6 +308,7 @@ _DECIDERS: dict[str, Callable[[Topology, Mapping, Facts], list[Event]]] = {
     "modify host": _modify_host,
     "register css": _register_css,
     "unregister css": _unregister_css,
+    "replace": _replace,
     "register memcache": _register_memcache,
     "unregister memcache": _unregister_memcache,
     "modify memcache": _modify_memcache,
