@@ -378,5 +378,5 @@ def put_files(home: Home, host: Host, session: SSHSession,
         for path in remove:
             fs.remove(path)
 
-    _, errors = _each(home, [host], session, one)
+    _, errors, _ = _each(home, [host], session, one)
     return errors.get(host.hostname)

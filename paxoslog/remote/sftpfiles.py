@@ -344,10 +344,12 @@ class RemoteFiles(BoundedReads):
             try:
                 # x: exclusive create, so nothing planted under the temporary name is followed
                 with sftp.open(tmp, "wbx") as f:
+                    # the mode before the data: a secret (a cell key) is never readable by
+                    # others, not even while it is being written
+                    f.chmod(mode)
                     f.set_pipelined(True)
                     f.write(data)
                     f.flush()
-                    f.chmod(mode)
                     self._fsync(sftp, f)
                 sftp.posix_rename(tmp, path)
             except BaseException:
