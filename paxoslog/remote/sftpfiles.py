@@ -344,10 +344,11 @@ class RemoteFiles(BoundedReads):
             try:
                 # x: exclusive create, so nothing planted under the temporary name is followed
                 with sftp.open(tmp, "wbx") as f:
+                    # the mode first: a secret (0600) is never readable by others, even briefly
+                    f.chmod(mode)
                     f.set_pipelined(True)
                     f.write(data)
                     f.flush()
-                    f.chmod(mode)
                     self._fsync(sftp, f)
                 sftp.posix_rename(tmp, path)
             except BaseException:

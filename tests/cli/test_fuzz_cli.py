@@ -43,7 +43,7 @@ from paxoslog.errors import PaxosError
 from paxoslog.store.home import Home, read_head_ref
 from tests.conftest import PAXOS, Paxos
 
-REMOTE = {"deploy", "status", "fetch"}
+REMOTE = {"deploy", "status", "fetch", "start", "stop"}
 EXIT_CODES = {0, 1, 2}
 
 
