@@ -43,6 +43,8 @@ class Member:
     pid: int | None = None
     client_list: list[str] = field(default_factory=list)
     member_id: str | None = None
+    leader: int | None = None  # the leader this member follows
+    started: int | None = None  # when its process started (Unix seconds)
 
     @property
     def no(self) -> int:
@@ -98,6 +100,12 @@ def member_from(m: Member, reply: AgentReply) -> Member:
         return m
     m.master = entry.get("master") is True
     m.birth = _int(entry.get("birth"))
+    m.leader = _int(entry.get("leader"), 0, 999)
+    detail = entry.get("detail")
+    started = detail.get("started") if isinstance(detail, dict) else None
+    if isinstance(started, float | int) and not isinstance(started, bool) and \
+            0 <= started < 1 << 40:
+        m.started = int(started)
     m.pid = _int(entry.get("pid"), 1, 1 << 31)
     conn = entry.get("connected")
     if isinstance(conn, list):
@@ -124,7 +132,22 @@ def status(agents: Agents, topology: Topology, cells: Sequence[Cell]) -> list[li
     replies = agents.call_many([(m.host, status_args(m.cell, m.no)) for m in ask])  # type: ignore[misc]
     for m, reply in zip(ask, replies, strict=True):
         member_from(m, reply)
+    for members in out:
+        _fill_birth(members)
     return out
+
+
+def _fill_birth(members: list[Member]) -> None:
+    """`birth` when the daemons do not report `leader_since`: the leader's own start time,
+    given to every running member that follows it, so all members agree (§4.5). An
+    approximation (the leader may have been elected later) until paxos-css reports it."""
+    masters = [m for m in members if m.status == "running" and m.master]
+    if len(masters) != 1 or masters[0].birth is not None or masters[0].started is None:
+        return
+    lead = masters[0]
+    for m in members:
+        if m.status == "running" and m.birth is None and (m is lead or m.leader == lead.no):
+            m.birth = lead.started
 
 
 # ---------------------------------------------------------------- start
