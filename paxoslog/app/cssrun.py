@@ -210,11 +210,15 @@ def start_cell(agents: Agents, members: list[Member], initialize: bool,
     for m in members:
         if m.status == "error":
             out.errors.append(start_failure(m, None, ["start", "css", m.cell, str(m.no)]))
-    todo = sorted((m for m in members if m.status == "stopped"),
-                  key=lambda m: (-(m.next_sequence if m.next_sequence is not None else -1), m.no))
-    for m in todo:
+    for m in start_order(members):
         _start_one(agents, m, (), out)
     return out
+
+
+def start_order(members: list[Member]) -> list[Member]:
+    """§6.3 step 3: the stopped servers, most up to date first (`null` = -1, ties by number)."""
+    return sorted((m for m in members if m.status == "stopped"),
+                  key=lambda m: (-(m.next_sequence if m.next_sequence is not None else -1), m.no))
 
 
 def new_cell_id() -> str:
