@@ -197,6 +197,21 @@ def test_undo_of_register_css_refused_while_running(rt):
     assert rt("start", "css").returncode == 0
     p = rt("revert", "0")
     assert (p.returncode, p.stderr) == (1, "this css is running.\n")
+    # --initialize refuses while any member runs; once stopped it starts afresh, the old
+    # data moved aside (never deleted)
+    rt.wait_one_leader()
+    rt.write(10)
+    p = rt("start", "css", "--initialize")
+    assert (p.returncode, p.stdout, p.stderr) == (1, "", "exist server running\n")
+    assert rt("stop", "css").returncode == 0
+    before = rt.long()
+    p = rt("start", "css", "--initialize")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    after = rt.wait_one_leader()
+    for i, h in enumerate(rt.members):
+        assert [d.name.split("-")[0] for d in (h.home / "data" / CELL).iterdir()
+                if d.name != str(i)] == [f"{i}.wiped"]
+        assert after[i]["next_sequence"] < before[i]["next_sequence"]
     assert rt("stop", "css").returncode == 0
     p = rt("revert", "0")
     assert p.returncode == 0, p.stderr
