@@ -16,6 +16,7 @@ from typing import Any
 
 from paxoslog.core.model import Cell, Host, Server, Topology
 from paxoslog.remote.agentcall import NOT_INSTALLED, AgentReply, Agents
+from paxoslog.remote.sshconfig import HostSpec
 
 # agent exit codes (nodes.md §4.1)
 NOT_RUNNING, REFUSED, BAD_ETC = 3, 4, 6
@@ -72,6 +73,12 @@ def _text(v: Any, limit: int = 255) -> str | None:
 
 def status_args(cell: str, no: int) -> list[str]:
     return ["status", "css", cell, str(no), "--long"]
+
+
+def spec_of(host: Host) -> HostSpec:
+    """The host's own connection settings (as `app.deploy.spec_of`, without importing the
+    deploy machinery and its git library into every status call)."""
+    return HostSpec(host.hostname, host.user, host.port, host.use_ssh_config)
 
 
 def member_from(m: Member, reply: AgentReply) -> Member:

@@ -95,8 +95,7 @@ def _changed_cells(topology: Topology, command: Command) -> list[str]:
 def remote_cell_status(home: Home, topology: Topology, cells: list[str],
                        warn: Callable[[str], None] | None) -> dict[str, tuple[str, ...]]:
     """Every member's state through its agent (rule L or SSH, all at once)."""
-    from paxoslog.app.cssrun import status
-    from paxoslog.app.deploy import spec_of
+    from paxoslog.app.cssrun import spec_of, status
     from paxoslog.remote.agentcall import Agents
     from paxoslog.remote.sshpool import SSHSession
 

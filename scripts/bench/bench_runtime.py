@@ -147,7 +147,7 @@ def main() -> int:
                 t0 = time.monotonic()
                 os.kill(leader["pid"], signal.SIGKILL)
                 wait(env, lambda ss, n=leader["No."]: any(
-                    s["master"] and s["No."] != n for s in ss), "a new leader")
+                    s.get("master") and s["No."] != n for s in ss), "a new leader")
                 seen.append(time.monotonic() - t0)
                 asyncio.run(write_once(members, f"bench/k{k}", t0 + 60))
                 acked.append(time.monotonic() - t0)

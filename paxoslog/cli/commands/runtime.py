@@ -15,7 +15,7 @@ from paxoslog.app.session import Session
 
 @contextmanager
 def _agents(session: Session) -> Iterator[Any]:
-    from paxoslog.app.deploy import spec_of
+    from paxoslog.app.cssrun import spec_of
     from paxoslog.cli.commands.remote import _ssh_session
     from paxoslog.remote.agentcall import Agents
 
