@@ -55,6 +55,9 @@ def test_first_deploy_makes_the_secret_and_ships_it_to_members_only(env):
     for h in env.hosts:
         assert b".key" not in (h.home / "etc" / "DEPLOYED").read_bytes()
     assert [(d["status"], "stale" in d) for d in env.status()] == [("current", False)] * 4
+    # nor does `verify` see a local etc/ that differs from HEAD
+    out = env.px.ok("verify")
+    assert "status: ok" in out and "warnings" not in out
     # a second deploy keeps the same secret
     assert env.deploy().errors == {}
     assert key_of(env.px.home).read_bytes() == local == key_of(env.hosts[0].home).read_bytes()
