@@ -13,6 +13,22 @@ from typing import Any
 from paxoslog.app.session import Session
 
 
+def _skip_invoke(session: Session, name: str | None) -> None:
+    """paramiko's config module imports `invoke` (a task runner: 0.2-0.4 s of a status call)
+    only to run `Match exec` of an ssh config, and an ssh config is read only for hosts with
+    use_ssh_config. Without such a host, a one-shot command never needs it. (The shell keeps
+    it: a later command of the same process may read an ssh config.)"""
+    import sys
+
+    if session.interactive or "paramiko" in sys.modules:
+        return
+    topology = session.head()[2]
+    hosts = [topology.host(s.taddr) for c in topology.cells if name in (None, c.name)
+             for s in c.servers]
+    if not any(h is not None and h.use_ssh_config for h in hosts):
+        sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
+
+
 @contextmanager
 def _agents(session: Session) -> Iterator[Any]:
     from paxoslog.app.cssrun import spec_of
@@ -31,6 +47,7 @@ def _mode(ns: Any) -> str:
 
 
 def status_css(session: Session, ns: Any, message: str) -> int:
+    _skip_invoke(session, ns.name)  # before anything imports paramiko
     from paxoslog.app import cssrun
     from paxoslog.cli import cssreport
 
@@ -54,6 +71,7 @@ def _report(session: Session, outcome: Any, level: str) -> None:
 
 
 def start_css(session: Session, ns: Any, message: str) -> int:
+    _skip_invoke(session, ns.name)  # before anything imports paramiko
     from paxoslog.app import cssrun
 
     topology = session.head()[2]
@@ -69,6 +87,7 @@ def start_css(session: Session, ns: Any, message: str) -> int:
 
 
 def stop_css(session: Session, ns: Any, message: str) -> int:
+    _skip_invoke(session, ns.name)  # before anything imports paramiko
     from paxoslog.app import cssrun
 
     topology = session.head()[2]
