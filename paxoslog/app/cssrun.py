@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paxoslog.core.model import Cell, Host, Server, Topology
-from paxoslog.remote.agentcall import NOT_INSTALLED, AgentReply, Agents
+from paxoslog.remote.agentcall import AgentReply, Agents
 from paxoslog.remote.sshconfig import HostSpec
 
 # agent exit codes (nodes.md §4.1)
-NOT_RUNNING, REFUSED, BAD_ETC = 3, 4, 6
+NOT_RUNNING, REFUSED, TIMED_OUT, BAD_ETC = 3, 4, 5, 6
 START_TIMEOUT = 45.0  # the agent waits up to 30 s for readiness, plus the SSH round trip
 STOP_TIMEOUT = 45.0
 STOP_GRACE = 10  # agent --timeout: graceful stop, then (with --force) SIGTERM/SIGKILL
@@ -183,10 +183,9 @@ def start_failure(m: Member, reply: AgentReply | None, args: Sequence[str]) -> s
     reason = (reply.reason if reply is not None else m.reason) or "agent failed"
     if code == BAD_ETC or code == NOT_RUNNING:
         return f"configuration file to {m.hostname} has not been deployed ({reason})"
-    if timed_out or (code == 5):
+    if timed_out or code == TIMED_OUT:
         return f"timeout: {shlex.join(args)}"
-    if code == NOT_INSTALLED:
-        return f"{m.hostname}: start operation to this host was not accepted ({reason})"
+    # anything else, a missing agent (127: "paxos-node not found on HOST") included
     return f"{m.hostname}: start operation to this host was not accepted ({reason})"
 
 
