@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from paxoslog.app import cellkeys
 from paxoslog.core.model import Host, Topology
 from paxoslog.core.stamp import (
     MAX_STAMP,
@@ -74,10 +75,11 @@ class LocalState:
     rev: int
     history: list[bytes]
     files: dict[str, bytes]
+    topology: Topology
 
     @classmethod
     def load(cls, home: Home) -> LocalState:
-        sha, rev, _ = head_state(home)
+        sha, rev, topology = head_state(home)
         if sha is None:
             raise RemoteError("nothing to deploy: the event log is empty")
         log = EventLog(home.repo)
@@ -85,7 +87,7 @@ class LocalState:
         for path in files:
             if not is_conf_path(path):
                 raise RemoteError(f"refusing to deploy {path}: not a configuration file path")
-        return cls(log, sha, rev, log.history(sha), files)
+        return cls(log, sha, rev, log.history(sha), files, topology)
 
 
 @dataclass
@@ -207,6 +209,8 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
         from paxoslog.app.session import author as operator
 
         author = operator()
+    # a cell's secret is made on its first deploy; it stays out of the log and the stamp
+    keys = cellkeys.ensure_keys(home, local.topology)
 
     packs: dict[bytes | None, Pack | None] = {}
     packs_lock = threading.Lock()
@@ -226,12 +230,14 @@ def deploy(home: Home, targets: Sequence[Host], session: SSHSession, *, clean: b
         changed = theirs != local.head
         if clean:
             for path in _cell_files(fs):
-                if path not in local.files:
+                if path not in local.files and not cellkeys.is_kept_key(path, local.files):
                     fs.remove(path)
                     changed = True
         for path, data in local.files.items():
             changed = changed or fs.sha256(path) != hashlib.sha256(data).hexdigest()
             fs.write_atomic(path, data)
+        for path, data in cellkeys.keys_for_host(local.topology, keys, host).items():
+            fs.write_atomic(path, data, mode=0o600)
         if theirs != local.head:
             ship(fs, pack_after(theirs), local.head)
         fs.write_atomic(STAMP, stamp_text(local, author, now_iso()))
@@ -259,7 +265,8 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
             elif have != hashlib.sha256(data).hexdigest():
                 changes.append(f"modify {path}")
         if clean:
-            changes += [f"delete {p}" for p in _cell_files(fs) if p not in local.files]
+            changes += [f"delete {p}" for p in _cell_files(fs)
+                        if p not in local.files and not cellkeys.is_kept_key(p, local.files)]
         if theirs != local.head:
             changes.append(f"update {REPO}")
         doc = {"hostname": host, "deployed": stamp.get("rev") if stamp else None,
@@ -344,7 +351,8 @@ def status(home: Home, targets: Sequence[Host], session: SSHSession,
             # not in the spec's key list: how far behind HEAD, which an operator asks first
             doc["behind"] = len(local.history) - 1 - local.history.index(commit)
         doc.update(commit=stamp["commit"], author=stamp.get("author"), time=stamp.get("time"))
-        stale = [p for p in _cell_files(fs) if p not in files]
+        stale = [p for p in _cell_files(fs)
+                 if p not in files and not cellkeys.is_kept_key(p, files)]
         if stale:
             doc["stale"] = stale
         if diverged:

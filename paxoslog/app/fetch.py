@@ -161,5 +161,12 @@ def fetch(home: Home, session: SSHSession, name: str, *, use_ssh_config: bool = 
                                  f"the previous head is kept as {BACKUP_REF.decode()}")
         else:
             raise RemoteError(f"event log of {host} has diverged from the local one")
-    publish(home)  # §6.8 step 4: etc/ equal to the new HEAD, stale cell files removed
+        publish(home)  # §6.8 step 4: etc/ equal to the new HEAD, stale cell files removed
+        # a member host holds its cells' secrets: restore the ones missing here (nodes.md §2.3)
+        from paxoslog.app.cellkeys import restore_keys
+
+        warnings = restore_keys(home, head_state(home)[2], conn, host)
+    if warnings:
+        extra = "; ".join(warnings)
+        result.warning = f"{result.warning}; {extra}" if result.warning else extra
     return result

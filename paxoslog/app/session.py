@@ -123,7 +123,8 @@ def append(session: Session, command: Command, message: str,
         with log.writer_lock() if pessimistic else contextlib.nullcontext():
             parent, rev, topology = session.head()
             if facts is None:
-                facts = gather(session.home, facts_topology or topology, command)
+                facts = gather(session.home, facts_topology or topology, command,
+                               warn=session.warn)
             events = decide(topology, command, facts)
             if not events:
                 return None

@@ -344,8 +344,7 @@ class RemoteFiles(BoundedReads):
             try:
                 # x: exclusive create, so nothing planted under the temporary name is followed
                 with sftp.open(tmp, "wbx") as f:
-                    # the mode before the data: a secret (a cell key) is never readable by
-                    # others, not even while it is being written
+                    # the mode first: a secret (0600) is never readable by others, even briefly
                     f.chmod(mode)
                     f.set_pipelined(True)
                     f.write(data)

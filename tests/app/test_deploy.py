@@ -97,7 +97,8 @@ def test_clean_removes_only_cell_files_head_does_not_render(env):
     assert env.deploy(a.addr).errors == {}
     assert (a.home / "etc/cell/old.conf").exists()  # without --clean stale files stay
     assert env.deploy(a.addr, clean=True).errors == {}
-    assert sorted(p.name for p in (a.home / "etc/cell").iterdir()) == ["css0.conf"]
+    # a member host keeps its cell's secret (nodes.md §2.3)
+    assert sorted(p.name for p in (a.home / "etc/cell").iterdir()) == ["css0.conf", "css0.key"]
 
 
 def test_a_diverged_host_log_is_refused_and_left_alone(env, tmp_path):
@@ -184,6 +185,8 @@ def test_a_local_host_is_deployed_through_the_file_system(env):
     stamp = yaml.safe_load((env.px.home / "etc/DEPLOYED").read_text())
     assert (stamp["commit"], stamp["rev"]) == (git_head(env.px.home), 5)
     after = etc_snapshot(env.px.home)
+    # the stamp, and the cell's secret made by this first deploy, are the only new files
+    assert len(after.pop("etc/cell/css0.key")) == 32
     assert {k: v for k, v in after.items() if k != "etc/DEPLOYED"} == before
     assert env.status("127.0.0.1")[0]["status"] == "current"
     assert env.dry_run("127.0.0.1").docs == [{"hostname": "127.0.0.1", "deployed": 5,

@@ -41,7 +41,10 @@ def test_fetch_into_an_empty_home_adopts_the_log_and_renders_etc(env, tmp_path):
     result = do_fetch(env, fresh, f"paxos@{a.addr}")
     assert (result.action, result.warning) == ("adopted", None)
     assert git_head(fresh) == git_head(env.px.home)
-    assert etc_snapshot(fresh) == host_etc(a) == etc_snapshot(env.px.home)
+    # the files, and the cell's secret restored from this member host (nodes.md §2.3)
+    assert etc_snapshot(fresh) == {**host_etc(a), "etc/cell/css0.key":
+                                   (a.home / "etc/cell/css0.key").read_bytes()}
+    assert etc_snapshot(fresh) == etc_snapshot(env.px.home)
     px = Paxos(fresh)
     assert px.log_count() == 4
     assert px.ok("verify").count("status: ok") == 1
