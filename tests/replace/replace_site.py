@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-from nodes.css.shell.auth import generate_key
 from paxoslog.app.deploy import spec_of
 from paxoslog.remote.agentcall import Agents
 from paxoslog.remote.sshpool import SSHSession
@@ -48,15 +47,12 @@ class ReplaceSite:
         self.ok("register", "css", "--name", CELL,
                 *[e for h in self.members for e in (f"{h.addr}:{UPORT}", f"{h.addr}:{TPORT}")])
         self.ok("deploy")
-        # the cell secret: on the members' hosts and in the admin's etc/cell, from where the
-        # replace ships it to the new host (deploy does not ship keys yet)
+        # deploy made the cell secret and shipped it to the members' hosts; replace ships it to
+        # the new host
         key = self.home / "etc" / "cell" / f"{CELL}.key"
-        generate_key(str(key))
+        assert len(key.read_bytes()) == 32
         for h in self.members:
-            dest = h.home / "etc" / "cell" / f"{CELL}.key"
-            dest.write_bytes(key.read_bytes())
-            os.chmod(dest, 0o600)
-            chown_paxos(dest)
+            assert (h.home / "etc" / "cell" / f"{CELL}.key").read_bytes() == key.read_bytes()
         self.ssh = SSHSession(options(cluster, tmp_path))
         self.agents = Agents(str(self.home), self.ssh, spec_of)
 
