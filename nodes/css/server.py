@@ -72,14 +72,44 @@ def timing_from(a: argparse.Namespace) -> Timing:
     return t
 
 
+FAIL_LINE_MAX = 200  # the agent reads at most 256 bytes of readiness line (daemons.py)
+_ready = False  # READY printed: the readiness pipe is done, later failures only log
+
+
+def ready_line(pid: int) -> None:
+    global _ready
+    _ready = True
+    print(f"READY {pid}", flush=True)
+
+
+def fail_line(code: int, msg: str) -> None:
+    """`FAIL <code> <message>` on the readiness pipe (spec 4.1), once, before READY only: the
+    agent then reports the reason without scraping the stderr file. One printable line."""
+    global _ready
+    if _ready:
+        return
+    _ready = True
+    text = "".join(c if c.isprintable() else "?" for c in msg)
+    try:
+        print(f"FAIL {code} {text}"[:FAIL_LINE_MAX], flush=True)
+    except (OSError, ValueError):
+        pass  # nobody reads the pipe (foreground under a supervisor that closed it)
+
+
 def fail(code: int, msg: str) -> int:
     print(f"paxos-css: {msg}", file=sys.stderr)
     log.error("%s (exit %d)", msg, code)
+    fail_line(code, msg)
     return code
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    try:
+        a = build_parser().parse_args(argv)
+    except SystemExit as e:
+        if e.code:  # argparse printed the usage error on stderr
+            fail_line(2, "usage error: see stderr")
+        raise
     try:
         timing = timing_from(a)
         limits = Limits(a.max_conns, a.max_conns_per_addr, a.frame_timeout,
@@ -88,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         members = load_cell_config(a.cell, a.config)
     except (ValueError, ConfigError) as e:
         print(f"paxos-css: {e}", file=sys.stderr)
+        fail_line(2, str(e))
         return 2
     a.limits = limits
     if a.no_auth:
@@ -97,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             a.key = load_key(key_path(a.config or config_path(a.cell), a.cell))
         except ConfigError as e:
             print(f"paxos-css: {e} (start with --no-auth only for tests)", file=sys.stderr)
+            fail_line(10, str(e))
             return 10
     if a.no not in members:
         return fail(2, f"member {a.no} is not in the cell configuration")
@@ -111,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(a, members, timing))
     except StorageError as e:
         return fail(e.exit_code, str(e))
+    except Exception as e:
+        fail_line(1, f"internal error: {type(e).__name__}: {e}")
+        raise
 
 
 async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -> int:
@@ -192,7 +227,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     write_pid(pid_fd)
     log.info("started %s#%d mode=%s next_seq=%d version=%s", a.cell, a.no, mode,
              replica.px.delivered + 1, VERSION)
-    print(f"READY {os.getpid()}", flush=True)
+    ready_line(os.getpid())
     if mode == "init":
         waiter = asyncio.get_running_loop().create_task(wait_genesis(node, members, cell_id))
         await asyncio.wait([waiter, asyncio.ensure_future(node.stopped.wait())],

@@ -74,6 +74,11 @@ class Paxos:
         self.leader_lease = 0.0
         self.next_hb = 0.0
         self.became_at = 0.0
+        # wall clock (Unix seconds) of the current leader's election, stamped by the leader and
+        # carried in its heartbeats so every member reports the same value (spec 2.10 `birth`);
+        # `wall` is given by the owner with each input (the core reads no clock)
+        self.wall = 0.0
+        self.leader_since: int | None = None
 
     def start(self) -> Out:
         """Hand out the decided values recovered from storage, in slot order."""
@@ -182,6 +187,8 @@ class Paxos:
             del self.hb_sent[r]
             self.hb_acks.pop(r, None)
         msg = {"t": "HB", "b": list(self.ballot), "commit": self.commit, "n": self.hb_round}
+        if self.leader_since is not None:
+            msg["ls"] = self.leader_since
         self._send_all(out, msg, self_too=False)
         if self.is_quorum({self.no}):
             self._round_acked(self.hb_round)
@@ -280,6 +287,7 @@ class Paxos:
                 top = max(top, s)
         self.role = "leader"
         self.became_at = now
+        self.leader_since = int(self.wall)
         self.leader_no = self.no
         self.open, self.acks, self.sent_at = {}, {}, {}
         self.leader_lease = 0.0
@@ -308,6 +316,7 @@ class Paxos:
         self.role = "follower"
         self.open, self.acks, self.sent_at, self.promises = {}, {}, {}, {}
         self.leader_lease = 0.0
+        self.leader_since = None
 
     # ---- phase 2 ---------------------------------------------------------------------------
     def _accept_msg(self, s: int, v: Any) -> dict:
@@ -322,6 +331,8 @@ class Paxos:
     def _follow(self, frm: int, b: Ballot, now: float, out: Out) -> None:
         if self.role != "follower" and b != self.ballot:
             self._step_down(out)
+        if frm != self.no and (frm, b) != (self.leader_no, self.leader_ballot):
+            self.leader_since = None  # a new leader: known from its first heartbeat on
         self.leader_no, self.leader_ballot = frm, b
         if frm != self.no:
             self.lease_until = now + self.t.lease
@@ -369,6 +380,8 @@ class Paxos:
                                           "alive": now < self.lease_until}))
             return
         self._follow(frm, b, now, out)
+        if frm != self.no and "ls" in msg:
+            self.leader_since = msg["ls"]
         out.actions.append(Send(frm, {"t": "HB_ACK", "b": list(b), "n": msg["n"],
                                       "commit": self.commit}))
         self._learn_commit(frm, b, int(msg.get("commit", 0)), now, out)
@@ -392,6 +405,7 @@ class Paxos:
     def _on_LEAVE(self, frm: int, msg: dict, now: float, out: Out) -> None:
         if frm == self.leader_no and _b(msg["b"]) == self.leader_ballot:
             self.leader_no = None
+            self.leader_since = None
             self.lease_until = 0.0
             others = [p for p in self.voters if p != frm]
             if others and others[0] == self.no:
