@@ -61,6 +61,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.auth = auth or Auth(None)
         self.guard = Guard(limits or Limits())
         self.auth_failures = 0
+        self.peer_invalid = 0  # signed member messages that failed their schema
         self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
         self.disk_full: str | None = None  # the error while the disk is full
         self.sealed = False  # clean stop: storage closed, inputs ignored

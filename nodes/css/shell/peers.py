@@ -8,14 +8,17 @@ non-member can make a member neither answer nor send anything anywhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import Any
 
+from ..core.peerschema import BadPeer, check_peer
 from ..core.types import Peer
 from ..errors import ProtocolError
 from ..wire import HDR, pack, unpack
 
 UDP_MAX = 8192
+log = logging.getLogger("css.peers")
 
 
 class UdpProto(asyncio.DatagramProtocol):
@@ -99,16 +102,25 @@ class PeerMixin:
         return frm
 
     def peer_message(self, data: bytes) -> dict | None:
-        """Check the tag, then decode; None (counted) if either fails."""
+        """Check the tag, decode, check every field (core/peerschema.py); None (counted) if
+        any of these fails. A signed message is not a well-formed one."""
         body = self.auth.verify(data)
         if body is None:
             self.auth_failures += 1
             return None
         try:
-            return unpack(body)
+            msg = unpack(body)
         except ProtocolError:
-            self.dropped += 1
+            self.peer_invalid += 1
             return None
+        try:
+            check_peer(msg)
+        except BadPeer as e:
+            self.peer_invalid += 1
+            log.warning("invalid member message %s from member %s dropped: %s",
+                        str(msg.get("t"))[:40], str(msg.get("no"))[:20], e)
+            return None
+        return msg
 
     def on_datagram(self, data: bytes, addr: Any) -> None:
         msg = self.peer_message(data)
