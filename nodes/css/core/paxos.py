@@ -106,9 +106,9 @@ class Paxos:
     def _election_timeout(self) -> float:
         return self.rng.uniform(self.t.election_min, self.t.election_max)
 
-    def _persist(self, out: Out, records: list[dict]) -> int:
+    def _persist(self, out: Out, records: list[dict], lazy: bool = False) -> int:
         self.token += 1
-        out.actions.append(Persist(records, self.token))
+        out.actions.append(Persist(records, self.token, lazy))
         return self.token
 
     def _send_all(self, out: Out, msg: dict, after: int | None = None, self_too: bool = True,
@@ -426,7 +426,9 @@ class Paxos:
             self.decided[s] = acc[1]
             got.append(s)
         if got:
-            self._persist(out, [{"r": "CHOSEN", "from": got[0], "to": got[-1], "b": list(b)}])
+            # lazily durable: nothing is gated on it, and a lost CHOSEN is learned again
+            self._persist(out, [{"r": "CHOSEN", "from": got[0], "to": got[-1], "b": list(b)}],
+                          lazy=True)
             self._advance(out)
         if c > self.commit:
             self._maybe_catchup(now, out)

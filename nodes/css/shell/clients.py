@@ -220,6 +220,7 @@ class ClientMixin:
                **self.snap_status(), **self.hook_status(),
                "init_seen": (self.init_wait or {}).get("seen", {}),
                "waiting_for": (self.init_wait or {}).get("waiting_for", []),
+               "event_loop": self.info.get("event_loop"), "direct_sent": self.direct_sent,
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
         # names are bounded (validate.py), but many sessions can still make a big list
         while len(pack(dict(out))) > MAX_FRAME - 4096 and clients:
