@@ -194,3 +194,21 @@ def test_what_the_peer_schema_passes_never_breaks_a_replica(msgs: list[dict]) ->
         for n in sim.live():
             if n.exit is None and isinstance(wire["no"], int) and wire["no"] in n.r.addr:
                 sim.feed(n, Peer(wire["no"], dict(wire)))  # raises if the core does
+
+
+def test_configuration_entries_naming_unknown_members_are_refused_alike_everywhere() -> None:
+    """Well typed but naming no member: every member applying it refuses it the same way
+    (before: a KeyError in every member applying the slot)."""
+    from nodes.css.core import membership as mb
+    cfg = mb.genesis({i: {"udp": ["h", 1], "tcp": ["h", 2], "member_id": f"m{i}"}
+                      for i in range(3)})
+    for cmd in ({"op": "_cfg", "kind": "replace", "expect": 1, "old": 0, "new": 9,
+                 "quorums": [[0, 1, 2], [1, 2, 9]]},
+                {"op": "_cfg", "kind": "replace", "expect": 1, "old": 7, "new": 1,
+                 "quorums": [[0, 1, 2], [0, 1, 2]]},
+                {"op": "_cfg", "kind": "finalize", "expect": 1, "old": 8, "new": 1,
+                 "quorums": [[0, 1, 2]]}):
+        check_peer({"v": 1, "t": "ACCEPT", "cell_id": "c", "no": 0, "from": "m0",
+                    "b": [1, 0], "s": 1, "val": [cmd], "commit": 0})  # it is well typed
+        new, code = mb.apply_cfg(cfg, cmd)
+        assert code == "EINVAL" and new is cfg
