@@ -27,6 +27,7 @@ from .guard import Guard, Limits
 from .peers import PeerMixin, UdpProto
 from .snapxfer import SnapMixin
 from .storage import Storage
+from .writer import WalWriter
 
 log = logging.getLogger("css.node")
 DISK_RETRY = 1.0  # seconds between write attempts while the disk is full
@@ -73,7 +74,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.t0 = time.monotonic()
         self.durable = 0
         self.wq: list[Any] = []  # Persist / TakeSnapshot in order
-        self.writing = False
+        self.inflight = 0  # batches handed to the writer thread, not yet reported back
         self.gated: list[tuple[int, Any]] = []
         self.flush_scheduled = False
         self.udp: asyncio.DatagramTransport | None = None
@@ -83,7 +84,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.peer_links: dict[int, Any] = {}
         self.conns: set[Any] = set()
         self.clients: dict[Any, dict] = {}
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-close")
+        self.writer = WalWriter(self.loop, self._write, self._written, DiskFull)
         self.stopped = asyncio.Event()
         self.exit_code = 0
         self.dropped = 0
@@ -173,14 +175,16 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
     def paused(self) -> bool:
         return self.hold or self.disk_full is not None
 
+    @property
+    def writing(self) -> bool:
+        return self.inflight > 0
+
     def kick_writer(self) -> None:
-        if self.writing or not self.wq or self.sealed:
+        if not self.wq or self.sealed:
             return
         batch, self.wq = self.wq, []
-        self.writing = True
-        direct = self.take_direct(batch)
-        fut = self.loop.run_in_executor(self.executor, self._write, batch, direct)
-        fut.add_done_callback(lambda f: self._written(f, batch))
+        self.inflight += 1
+        self.writer.put(batch, self.take_direct(batch))
 
     def _write(self, batch: list, direct: list | None = None) -> int:
         """Write a batch, fsync it, return the highest token now durable. A batch of lazy
@@ -227,17 +231,13 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
                 a.blob, a.state = encode_state(a.state), None  # once, also on a retry
             self.st.snapshot(a.slot, a.blob, a.carry)
 
-    def _written(self, fut: asyncio.Future, batch: list | None = None) -> None:
-        self.writing = False
-        try:
-            top = fut.result()
-        except DiskFull as e:
-            self._disk_full(batch[e.index:], e.error)
+    def _written(self, batch: list, groups: int, top: int, err: Exception | None) -> None:
+        self.inflight -= groups
+        if isinstance(err, DiskFull):
+            behind, queued = self.writer.drain_blocked()
+            self.inflight -= behind
+            self._disk_full(batch[err.index:] + queued, err.error)
             return
-        except Exception as e:
-            # after a failed fsync the page cache cannot be trusted: never retry
-            log.critical("durable write failed: %s", e)
-            os._exit(13)
         self.durable = max(self.durable, top)
         if self.disk_full is not None:
             log.warning("disk space is back: writing again")
@@ -312,6 +312,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
             self.stopped.set()
             return
         try:
+            self.writer.stop()
             await asyncio.get_event_loop().run_in_executor(self.executor, self.st.close)
             self.st.write_shutdown(self.r.px.delivered + 1, comment)
         except OSError as e:
