@@ -1,8 +1,9 @@
 """Starting a daemon in its own session with a readiness wait, and signalling one safely.
 
 `paxos-css` prints `READY <pid>` on stdout once its sockets are bound, its recovery is done and
-its pid file is locked, and exits with a code and a `paxos-css: <reason>` line on stderr when
-it cannot start. Its stdout is our readiness pipe; its stderr goes to a file in ~/log whose new
+its pid file is locked; when it cannot start it prints `FAIL <code> <reason>` there instead and
+exits with that code (and a `paxos-css: <reason>` line on stderr, which older daemons give
+alone). Its stdout is our readiness pipe; its stderr goes to a file in ~/log whose new
 part gives the FAIL reason. So failures are reported synchronously by the agent's exit code."""
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ def spawn(argv: list[str], env: dict[str, str], stderr_path: str, cwd: str,
         # the daemon runs on in its own session; init (or a subreaper) reaps it later
         proc.returncode = 0  # keep Popen.__del__ from warning about a running child
         return Started(True, int(parts[1]))
+    fail = _fail_line(line)
+    if fail is not None:
+        try:
+            code: int | None = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            code = None
+        return Started(False, proc.pid, fail[0] if code is None else code, fail[1])
     if b"\n" in buf or len(buf) > MAX_READY_LINE:
         _kill(proc)
         return Started(False, proc.pid, None, f"unexpected readiness line {line[:80]!r}")
@@ -85,6 +94,16 @@ def spawn(argv: list[str], env: dict[str, str], stderr_path: str, cwd: str,
         code = None
     return Started(False, proc.pid, code, _reason(stderr_path, offset) or
                    f"exited with code {code} before it was ready")
+
+
+def _fail_line(line: str) -> tuple[int, str] | None:
+    """(code, reason) of a `FAIL <code> <reason>` readiness line, else None."""
+    parts = line.split(" ", 2)
+    if len(parts) < 2 or parts[0] != "FAIL" or not parts[1].isdigit() or len(parts[1]) > 3:
+        return None
+    reason = "".join(c if c.isprintable() else "?" for c in (parts[2] if len(parts) > 2
+                                                              else "").strip())
+    return int(parts[1]), reason[:500] or f"failed with code {parts[1]}"
 
 
 def _rotate(path: str) -> None:

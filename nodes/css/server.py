@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 from nodes.daemonlog import setup_logging
 from nodes.pidfile import lock_pidfile, write_pid
@@ -72,14 +73,56 @@ def timing_from(a: argparse.Namespace) -> Timing:
     return t
 
 
+FAIL_LINE_MAX = 200  # the agent reads at most 256 bytes of readiness line (daemons.py)
+_ready = False  # READY printed: the readiness pipe is done, later failures only log
+
+
+def ready_line(pid: int) -> None:
+    global _ready
+    _ready = True
+    print(f"READY {pid}", flush=True)
+
+
+def fail_line(code: int, msg: str) -> None:
+    """`FAIL <code> <message>` on the readiness pipe (spec 4.1), once, before READY only: the
+    agent then reports the reason without scraping the stderr file. One printable line."""
+    global _ready
+    if _ready:
+        return
+    _ready = True
+    text = "".join(c if c.isprintable() else "?" for c in msg)
+    try:
+        print(f"FAIL {code} {text}"[:FAIL_LINE_MAX], flush=True)
+    except (OSError, ValueError):
+        pass  # nobody reads the pipe (foreground under a supervisor that closed it)
+
+
 def fail(code: int, msg: str) -> int:
     print(f"paxos-css: {msg}", file=sys.stderr)
     log.error("%s (exit %d)", msg, code)
+    fail_line(code, msg)
     return code
 
 
+def loop_factory() -> Any:
+    """uvloop when installed (less CPU per message on a shared machine), unless
+    PAXOS_CSS_LOOP=asyncio asks for the standard loop."""
+    if os.environ.get("PAXOS_CSS_LOOP") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    try:
+        a = build_parser().parse_args(argv)
+    except SystemExit as e:
+        if e.code:  # argparse printed the usage error on stderr
+            fail_line(2, "usage error: see stderr")
+        raise
     try:
         timing = timing_from(a)
         limits = Limits(a.max_conns, a.max_conns_per_addr, a.frame_timeout,
@@ -88,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         members = load_cell_config(a.cell, a.config)
     except (ValueError, ConfigError) as e:
         print(f"paxos-css: {e}", file=sys.stderr)
+        fail_line(2, str(e))
         return 2
     a.limits = limits
     if a.no_auth:
@@ -97,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             a.key = load_key(key_path(a.config or config_path(a.cell), a.cell))
         except ConfigError as e:
             print(f"paxos-css: {e} (start with --no-auth only for tests)", file=sys.stderr)
+            fail_line(10, str(e))
             return 10
     if a.no not in members:
         return fail(2, f"member {a.no} is not in the cell configuration")
@@ -108,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.key is None:
         log.warning("started with --no-auth: member messages are not authenticated")
     try:
-        return asyncio.run(run(a, members, timing))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(run(a, members, timing))
     except StorageError as e:
         return fail(e.exit_code, str(e))
+    except Exception as e:
+        fail_line(1, f"internal error: {type(e).__name__}: {e}")
+        raise
 
 
 async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -> int:
@@ -178,6 +227,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     os.makedirs(rd, mode=0o700, exist_ok=True)
     info = {"member_id": m["member_id"], "start_mode": mode, "started": time.time(), "fsync": not a.unsafe_no_fsync,
             "test_hooks": a.test_hooks, "incarnation": m.get("incarnation"),
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
             "control": os.path.join(rd, f"paxos-css-{a.cell}-{a.no}.sock")}
     node = Node(a.cell, a.no, cell_id, members, replica, st, info, Auth(a.key), a.limits)
     node.hold = mode == "init"  # no election before every genesis member is seen (2.6)
@@ -192,7 +242,7 @@ async def run(a: argparse.Namespace, members: dict[int, dict], timing: Timing) -
     write_pid(pid_fd)
     log.info("started %s#%d mode=%s next_seq=%d version=%s", a.cell, a.no, mode,
              replica.px.delivered + 1, VERSION)
-    print(f"READY {os.getpid()}", flush=True)
+    ready_line(os.getpid())
     if mode == "init":
         waiter = asyncio.get_running_loop().create_task(wait_genesis(node, members, cell_id))
         await asyncio.wait([waiter, asyncio.ensure_future(node.stopped.wait())],

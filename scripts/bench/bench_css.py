@@ -12,7 +12,11 @@ etcd: Debian package etcd-server (`apt-get install etcd-server`); aetcd from PyP
 (`.venv/bin/pip install aetcd`); each is skipped when missing.
 
     .venv/bin/python scripts/bench/bench_css.py [--clients 1,32,256] [--seconds 10]
-                                                 [--kills 10] [--profile default]
+                                [--repeat 3] [--kills 10] [--profile default]
+
+Both clusters run at once and every repetition measures each system at each client count back
+to back, so one repetition's ratio compares runs under the same load of a shared machine; the
+table gives medians over repetitions and the ratio of each repetition.
 """
 
 from __future__ import annotations
@@ -126,45 +130,52 @@ async def failover(kills: int, writer, kill_leader, restart) -> list[float]:
 
 
 # ---- CSS ---------------------------------------------------------------------------------
-async def bench_css(clients: list[int], seconds: float, kills: int, profile: str,
-                    home: str) -> dict:
-    css_cell.FAST = []  # the bench uses the spec timings (or --profile), not test ones
-    cell = Cell(home, extra=PROFILES[profile])
-    res: dict = {}
-    try:
-        cell.start_all(init=True)
-        await cell.wait_leader(timeout=30)
-        sessions: list[CssClient] = []
+class CssBench:
+    """A 3-member CSS cell with the spec timings (or --profile); writers open sessions."""
 
-        async def writer(i: int):
-            cl = CssClient(cell.addrs(), request_timeout=30, attempt_timeout=ATTEMPT)
-            await cl.open()
-            sessions.append(cl)
+    def __init__(self, home: str, profile: str) -> None:
+        css_cell.FAST = []  # the bench uses the spec timings (or --profile), not test ones
+        self.cell = Cell(home, extra=PROFILES[profile])
+        self.sessions: list[CssClient] = []
 
-            async def w(k: str, v: bytes) -> None:
-                await cl.write(k, v)
-            return w
+    async def start(self) -> None:
+        self.cell.start_all(init=True)
+        await self.cell.wait_leader(timeout=30)
 
-        for n in clients:
-            res[n] = await throughput(n, seconds, writer)
-            await asyncio.gather(*(c.close() for c in sessions), return_exceptions=True)
-            sessions.clear()
+    async def writer(self, i: int):
+        cl = CssClient(self.cell.addrs(), request_timeout=30, attempt_timeout=ATTEMPT)
+        await cl.open()
+        self.sessions.append(cl)
 
-        async def kill_leader(load: Load) -> int:
-            leader = await cell.wait_leader()
-            load.killed_at = time.monotonic()
-            cell.kill(leader)
-            return leader
+        async def w(k: str, v: bytes) -> None:
+            await cl.write(k, v)
+        return w
 
-        async def restart(no: int) -> None:
-            cell.start(no)
+    async def row(self, n: int, seconds: float) -> dict:
+        try:
+            return await throughput(n, seconds, self.writer)
+        finally:
+            await asyncio.gather(*(c.close() for c in self.sessions), return_exceptions=True)
+            self.sessions.clear()
 
-        if kills:
-            res["failover"] = await failover(kills, writer, kill_leader, restart)
-        await asyncio.gather(*(c.aclose() for c in sessions), return_exceptions=True)
-        return res
-    finally:
-        cell.close()
+    async def kill_leader(self, load: Load) -> int:
+        leader = await self.cell.wait_leader()
+        load.killed_at = time.monotonic()
+        self.cell.kill(leader)
+        return leader
+
+    async def restart(self, no: int) -> None:
+        self.cell.start(no)
+
+    async def failover(self, kills: int) -> list[float]:
+        try:
+            return await failover(kills, self.writer, self.kill_leader, self.restart)
+        finally:
+            await asyncio.gather(*(c.close() for c in self.sessions), return_exceptions=True)
+            self.sessions.clear()
+
+    def close(self) -> None:
+        self.cell.close()
 
 
 # ---- etcd --------------------------------------------------------------------------------
@@ -292,41 +303,81 @@ def grpc_writer(e: Etcd, clients: list):
     return writer
 
 
-async def bench_etcd(clients: list[int], seconds: float, kills: int, home: str) -> dict | None:
-    exe = shutil.which("etcd")
-    if exe is None:
-        return None
+def have_aetcd() -> bool:
     try:
         import aetcd  # noqa: F401
-        have_grpc = True
+        return True
     except ImportError:
-        have_grpc = False
-    e = Etcd(exe, home)
-    for i in range(3):
-        e.start(i)
-    res: dict = {"http": {}, "grpc": {} if have_grpc else None}
-    grpc_clients: list = []
+        return False
+
+
+async def etcd_row(e: Etcd, kind: str, n: int, seconds: float) -> dict:
+    clients: list = []
     try:
-        await e.leader()
-        for n in clients:
-            res["http"][n] = await throughput(n, seconds, http_writer(e))
-            if have_grpc:
-                res["grpc"][n] = await throughput(n, seconds, grpc_writer(e, grpc_clients))
-                await asyncio.gather(*(c.close() for c in grpc_clients), return_exceptions=True)
-                grpc_clients.clear()
-        if kills:
-            w = grpc_writer(e, grpc_clients) if have_grpc else http_writer(e)
-            res["failover"] = await failover(kills, w, e.kill_leader, e.restart)
-        return res
+        w = grpc_writer(e, clients) if kind == "grpc" else http_writer(e)
+        return await throughput(n, seconds, w)
     finally:
-        await asyncio.gather(*(c.close() for c in grpc_clients), return_exceptions=True)
-        e.close()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def etcd_failover(e: Etcd, kills: int) -> list[float]:
+    clients: list = []
+    try:
+        w = grpc_writer(e, clients) if have_aetcd() else http_writer(e)
+        return await failover(kills, w, e.kill_leader, e.restart)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def bench_all(clients: list[int], seconds: float, kills: int, profile: str, home: str,
+                    repeat: int) -> dict:
+    """Both clusters run side by side; each repetition measures every system at every client
+    count back to back (in a rotating order), so that the ratio of one repetition compares
+    runs under the same machine load. The machine is shared: medians over repetitions."""
+    css = CssBench(os.path.join(home, "css"), profile)
+    exe = shutil.which("etcd")
+    e = Etcd(exe, os.path.join(home, "etcd")) if exe else None
+    systems = ["css"] + ((["etcd-http"] + (["etcd-grpc"] if have_aetcd() else []))
+                         if e else [])
+    rows: dict = {n: {name: [] for name in systems} for n in clients}
+    out: dict = {"rows": rows}
+    try:
+        await css.start()
+        if e is not None:
+            for i in range(3):
+                e.start(i)
+            await e.leader()
+        for rep in range(repeat):
+            for n in clients:
+                order = systems[rep % len(systems):] + systems[:rep % len(systems)]
+                for name in order:
+                    if name == "css":
+                        r = await css.row(n, seconds)
+                    else:
+                        r = await etcd_row(e, name.split("-")[1], n, seconds)
+                    rows[n][name].append(r)
+                    print(f"  rep {rep + 1} {n:>4} clients {name:<10} {r['ops']:>8.0f}/s "
+                          f"p50 {r['p50']:.1f} ms", file=sys.stderr, flush=True)
+        if kills:
+            out["css_failover"] = await css.failover(kills)
+            if e is not None:
+                out["etcd_failover"] = await etcd_failover(e, kills)
+        return out
+    finally:
+        css.close()
+        if e is not None:
+            e.close()
+
+
+def _med(rs: list[dict], k: str) -> float:
+    return statistics.median(r[k] for r in rs)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", default="1,32,256", help="comma-separated client counts")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions (medians reported)")
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="default")
     a = ap.parse_args()
@@ -334,33 +385,31 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="bench-css-")
     os.environ["HOME"] = home
     try:
-        css = asyncio.run(bench_css(clients, a.seconds, a.kills, a.profile,
-                                    os.path.join(home, "css")))
-        etcd = asyncio.run(bench_etcd(clients, a.seconds, a.kills, os.path.join(home, "etcd")))
+        res = asyncio.run(bench_all(clients, a.seconds, a.kills, a.profile, home, a.repeat))
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print(f"\nsmall writes, fsync on, {a.seconds:.0f} s per row, CSS timing profile: "
-          f"{a.profile}")
+    rows = res["rows"]
+    print(f"\nsmall writes, fsync on, {a.seconds:.0f} s per row, median of {a.repeat} "
+          f"repetitions, CSS timing profile: {a.profile}")
     print(f"{'clients':>7} {'system':<10} {'writes/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'errors':>7}")
     for n in clients:
-        rows = [("css", css[n])]
+        for name, rs in rows[n].items():
+            print(f"{n:>7} {name:<10} {_med(rs, 'ops'):>10.0f} {_med(rs, 'p50'):>8.1f} "
+                  f"{_med(rs, 'p99'):>8.1f} {sum(r['errors'] for r in rs):>7}")
+        etcd = [name for name in rows[n] if name != "css"]
         if etcd:
-            rows.append(("etcd-http", etcd["http"][n]))
-            if etcd["grpc"] is not None:
-                rows.append(("etcd-grpc", etcd["grpc"][n]))
-        for name, r in rows:
-            print(f"{n:>7} {name:<10} {r['ops']:>10.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
-                  f"{r['errors']:>7}")
-        if etcd:
-            best = max(r["ops"] for name, r in rows if name != "css")
-            print(f"{'':>7} css / faster etcd: {css[n]['ops'] / best:.2f}x")
+            # per repetition: CSS against the faster etcd client of that same repetition
+            ratios = [rows[n]["css"][i]["ops"] / max(rows[n][x][i]["ops"] for x in etcd)
+                      for i in range(a.repeat)]
+            print(f"{'':>7} css / faster etcd: median {statistics.median(ratios):.2f}x "
+                  f"(each repetition: {' '.join(f'{x:.2f}' for x in ratios)})")
     if a.kills:
         print(f"\nfailover after leader kill -9 until the next acknowledged write, "
               f"{FAILOVER_CLIENTS} writers, {a.kills} kills")
-        for name, r in (("css", css.get("failover")), ("etcd", (etcd or {}).get("failover"))):
-            if r:
-                ok = [x for x in r if x == x]
+        for name, r in (("css", res.get("css_failover")), ("etcd", res.get("etcd_failover"))):
+            ok = [x for x in r or [] if x == x]
+            if ok:
                 print(f"{name:<10} median {statistics.median(ok):.2f} s, worst {max(ok):.2f} s, "
                       f"all {' '.join(f'{x:.2f}' for x in r)}")
     return 0

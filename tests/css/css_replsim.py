@@ -16,6 +16,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
+from nodes.css.core.peerschema import check_peer
 from nodes.css.core.replica import Replica
 from nodes.css.core.types import Client, Fatal, Flush, Peer, Reply, Send, Tick, Timing
 
@@ -130,6 +133,12 @@ class RSim:
             if msg.get("t") != "JOIN":
                 return
             frm = -1
+        if frm != n.r.px.no:
+            # what the core sends must pass the schema the shell checks on receipt (as the
+            # shell sees it: after msgpack, which turns tuples into lists)
+            env = {**msg, "v": 1, "cell_id": "sim", "no": frm, "from": frm_mid}
+            check_peer(msgpack.unpackb(msgpack.packb(env, use_bin_type=True), raw=False,
+                                       strict_map_key=False), inline_snapshots=True)
         self.feed(n, Peer(frm, copy.deepcopy(msg)))
 
     def step(self) -> None:

@@ -106,10 +106,14 @@ def apply_cfg(cfg: dict, cmd: dict) -> tuple[dict, str | None]:
                                      "udp": cmd["udp"], "tcp": cmd["tcp"], "role": "learner"}
         new["next_id"] = max(new["next_id"], cmd["id"] + 1)
     elif kind == "replace":
+        if cmd.get("new") not in new["members"] or cmd.get("old") not in new["members"]:
+            return cfg, "EINVAL"  # never proposed by a leader; refused alike everywhere
         new["members"][cmd["new"]]["role"] = "voter"
         new["joint"] = {"old": cmd["quorums"][0], "new": cmd["quorums"][1],
                         "old_id": cmd["old"], "new_id": cmd["new"]}
     elif kind == "finalize":
+        if cmd.get("old") not in new["members"]:
+            return cfg, "EINVAL"
         gone = new["members"].pop(cmd["old"])
         new["retired"].append(gone["member_id"])
         new["joint"] = None

@@ -74,6 +74,11 @@ class Paxos:
         self.leader_lease = 0.0
         self.next_hb = 0.0
         self.became_at = 0.0
+        # wall clock (Unix seconds) of the current leader's election, stamped by the leader and
+        # carried in its heartbeats so every member reports the same value (spec 2.10 `birth`);
+        # `wall` is given by the owner with each input (the core reads no clock)
+        self.wall = 0.0
+        self.leader_since: int | None = None
 
     def start(self) -> Out:
         """Hand out the decided values recovered from storage, in slot order."""
@@ -101,9 +106,9 @@ class Paxos:
     def _election_timeout(self) -> float:
         return self.rng.uniform(self.t.election_min, self.t.election_max)
 
-    def _persist(self, out: Out, records: list[dict]) -> int:
+    def _persist(self, out: Out, records: list[dict], lazy: bool = False) -> int:
         self.token += 1
-        out.actions.append(Persist(records, self.token))
+        out.actions.append(Persist(records, self.token, lazy))
         return self.token
 
     def _send_all(self, out: Out, msg: dict, after: int | None = None, self_too: bool = True,
@@ -182,6 +187,8 @@ class Paxos:
             del self.hb_sent[r]
             self.hb_acks.pop(r, None)
         msg = {"t": "HB", "b": list(self.ballot), "commit": self.commit, "n": self.hb_round}
+        if self.leader_since is not None:
+            msg["ls"] = self.leader_since
         self._send_all(out, msg, self_too=False)
         if self.is_quorum({self.no}):
             self._round_acked(self.hb_round)
@@ -280,6 +287,7 @@ class Paxos:
                 top = max(top, s)
         self.role = "leader"
         self.became_at = now
+        self.leader_since = int(self.wall)
         self.leader_no = self.no
         self.open, self.acks, self.sent_at = {}, {}, {}
         self.leader_lease = 0.0
@@ -308,6 +316,7 @@ class Paxos:
         self.role = "follower"
         self.open, self.acks, self.sent_at, self.promises = {}, {}, {}, {}
         self.leader_lease = 0.0
+        self.leader_since = None
 
     # ---- phase 2 ---------------------------------------------------------------------------
     def _accept_msg(self, s: int, v: Any) -> dict:
@@ -322,6 +331,8 @@ class Paxos:
     def _follow(self, frm: int, b: Ballot, now: float, out: Out) -> None:
         if self.role != "follower" and b != self.ballot:
             self._step_down(out)
+        if frm != self.no and (frm, b) != (self.leader_no, self.leader_ballot):
+            self.leader_since = None  # a new leader: known from its first heartbeat on
         self.leader_no, self.leader_ballot = frm, b
         if frm != self.no:
             self.lease_until = now + self.t.lease
@@ -369,6 +380,8 @@ class Paxos:
                                           "alive": now < self.lease_until}))
             return
         self._follow(frm, b, now, out)
+        if frm != self.no and "ls" in msg:
+            self.leader_since = msg["ls"]
         out.actions.append(Send(frm, {"t": "HB_ACK", "b": list(b), "n": msg["n"],
                                       "commit": self.commit}))
         self._learn_commit(frm, b, int(msg.get("commit", 0)), now, out)
@@ -392,6 +405,7 @@ class Paxos:
     def _on_LEAVE(self, frm: int, msg: dict, now: float, out: Out) -> None:
         if frm == self.leader_no and _b(msg["b"]) == self.leader_ballot:
             self.leader_no = None
+            self.leader_since = None
             self.lease_until = 0.0
             others = [p for p in self.voters if p != frm]
             if others and others[0] == self.no:
@@ -412,7 +426,9 @@ class Paxos:
             self.decided[s] = acc[1]
             got.append(s)
         if got:
-            self._persist(out, [{"r": "CHOSEN", "from": got[0], "to": got[-1], "b": list(b)}])
+            # lazily durable: nothing is gated on it, and a lost CHOSEN is learned again
+            self._persist(out, [{"r": "CHOSEN", "from": got[0], "to": got[-1], "b": list(b)}],
+                          lazy=True)
             self._advance(out)
         if c > self.commit:
             self._maybe_catchup(now, out)

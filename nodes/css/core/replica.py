@@ -95,6 +95,7 @@ class Replica(ReconfigMixin):
     def handle(self, inp: Any, now: float, wall: float = 0.0) -> list:
         self.actions = []
         self.now = now
+        self.px.wall = wall
         if isinstance(inp, Peer):
             self._peer(inp.frm, inp.msg, now)
         elif isinstance(inp, Client):
@@ -397,6 +398,7 @@ class Replica(ReconfigMixin):
         return {"role": role, "leader": lead, "id": me, "epoch": px.epoch(), "ballot": list(
             px.ballot if px.role == "leader" else px.leader_ballot),
             "lease_ms": max(0, int((px.leader_lease - now) * 1000)) if px.is_leader() else 0,
+            "leader_since": px.leader_since if lead is not None else None,
             "next_seq": px.delivered + 1, "commit": px.commit,
             "last_slot": max([px.commit, *px.accepted.keys(), *px.decided.keys()]),
             "snapshot_slot": px.snap_slot, "members": members,

@@ -76,6 +76,9 @@ class Closed:
 class Persist:
     records: list[dict]
     token: int
+    # nothing waits for it (a follower's CHOSEN, which spec 2.5 lets be written lazily): in order,
+    # never fsynced on its own; the next fsync of the same WAL makes it durable
+    lazy: bool = False
 
 
 @dataclass

@@ -10,7 +10,6 @@ member answer, forward or add anything.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import stat
@@ -34,7 +33,8 @@ class Auth:
     def sign(self, body: bytes) -> bytes:
         if self.key is None:
             return body
-        return body + hmac.new(self.key, body, hashlib.sha256).digest()[:TAG]
+        # hmac.digest: the one-shot C path, several times cheaper than hmac.new per message
+        return body + hmac.digest(self.key, body, "sha256")[:TAG]
 
     def verify(self, data: bytes) -> bytes | None:
         """The body when the tag is valid (always without a key), else None."""
@@ -43,7 +43,7 @@ class Auth:
         if len(data) <= TAG:
             return None
         body, tag = data[:-TAG], data[-TAG:]
-        good = hmac.new(self.key, body, hashlib.sha256).digest()[:TAG]
+        good = hmac.digest(self.key, body, "sha256")[:TAG]
         return body if hmac.compare_digest(tag, good) else None
 
 

@@ -213,12 +213,14 @@ class ClientMixin:
                "config_drift": self.config_drift(), "clients": clients,
                "clients_total": len(self.r.svc.sessions), "clients_next": None,
                "dropped": self.dropped, "auth": self.auth.on,
-               "auth_failures": self.auth_failures, **self.guard.status(),
+               "auth_failures": self.auth_failures, "peer_invalid": self.peer_invalid,
+               **self.guard.status(),
                "incarnation": self.info.get("incarnation"),
                "disk_full": self.disk_full is not None, "disk_error": self.disk_full,
                **self.snap_status(), **self.hook_status(),
                "init_seen": (self.init_wait or {}).get("seen", {}),
                "waiting_for": (self.init_wait or {}).get("waiting_for", []),
+               "event_loop": self.info.get("event_loop"), "direct_sent": self.direct_sent,
                **{k: self.info[k] for k in ("start_mode", "started", "fsync", "test_hooks")}}
         # names are bounded (validate.py), but many sessions can still make a big list
         while len(pack(dict(out))) > MAX_FRAME - 4096 and clients:

@@ -27,6 +27,7 @@ from .guard import Guard, Limits
 from .peers import PeerMixin, UdpProto
 from .snapxfer import SnapMixin
 from .storage import Storage
+from .writer import WalWriter
 
 log = logging.getLogger("css.node")
 DISK_RETRY = 1.0  # seconds between write attempts while the disk is full
@@ -61,6 +62,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.auth = auth or Auth(None)
         self.guard = Guard(limits or Limits())
         self.auth_failures = 0
+        self.peer_invalid = 0  # signed member messages that failed their schema
         self.crash_kind: str | None = None  # crash_at replace_*: only at this entry kind
         self.disk_full: str | None = None  # the error while the disk is full
         self.sealed = False  # clean stop: storage closed, inputs ignored
@@ -72,14 +74,18 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.t0 = time.monotonic()
         self.durable = 0
         self.wq: list[Any] = []  # Persist / TakeSnapshot in order
-        self.writing = False
+        self.inflight = 0  # batches handed to the writer thread, not yet reported back
         self.gated: list[tuple[int, Any]] = []
         self.flush_scheduled = False
         self.udp: asyncio.DatagramTransport | None = None
+        self.direct_sock: Any = None  # the writer thread's datagram socket (peers.py)
+        self.direct_sent = 0
+        self.sent_cache: tuple[dict, bytes] | None = None  # within one dispatch (peers.py)
         self.peer_links: dict[int, Any] = {}
         self.conns: set[Any] = set()
         self.clients: dict[Any, dict] = {}
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-close")
+        self.writer = WalWriter(self.loop, self._write, self._written, DiskFull)
         self.stopped = asyncio.Event()
         self.exit_code = 0
         self.dropped = 0
@@ -128,6 +134,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.feed(Flush())
 
     def dispatch(self, acts: list) -> None:
+        self.sent_cache = None
         for a in acts:
             if isinstance(a, (Persist, TakeSnapshot)):
                 self.wq.append(a)
@@ -143,6 +150,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
                 self.offer_snapshot(a.to)
             elif isinstance(a, Fatal):
                 self.fatal(a.reason, a.exit_code)
+        self.sent_cache = None
         self.kick_writer()
 
     def perform(self, a: Any) -> None:
@@ -167,15 +175,31 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
     def paused(self) -> bool:
         return self.hold or self.disk_full is not None
 
+    @property
+    def writing(self) -> bool:
+        return self.inflight > 0
+
     def kick_writer(self) -> None:
-        if self.writing or not self.wq or self.sealed:
+        if not self.wq or self.sealed:
             return
         batch, self.wq = self.wq, []
-        self.writing = True
-        fut = self.loop.run_in_executor(self.executor, self._write, batch)
-        fut.add_done_callback(lambda f: self._written(f, batch))
+        self.inflight += 1
+        self.writer.put(batch, self.take_direct(batch))
 
-    def _write(self, batch: list) -> int:
+    def _write(self, batch: list, direct: list | None = None) -> int:
+        """Write a batch, fsync it, return the highest token now durable. A batch of lazy
+        records only is written without an fsync (the next batch's covers it) and makes no
+        token durable: each fsync costs every member on the disk, and a follower's CHOSEN
+        after every heartbeat was one fsync per heartbeat."""
+        if all(isinstance(a, Persist) and a.lazy for a in batch):
+            for i, a in enumerate(batch):
+                try:
+                    self._write_one(a)
+                except OSError as e:
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise DiskFull(i, e) from None
+                    raise
+            return 0
         top = 0
         for i, a in enumerate(batch):
             try:
@@ -192,6 +216,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.st.sync()
         if any(isinstance(a, Persist) for a in batch):
             self.st.crash_point("wal_after_fsync")
+        if direct:
+            self.send_direct(direct)
         return top
 
     def _write_one(self, a: Any) -> None:
@@ -205,17 +231,13 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
                 a.blob, a.state = encode_state(a.state), None  # once, also on a retry
             self.st.snapshot(a.slot, a.blob, a.carry)
 
-    def _written(self, fut: asyncio.Future, batch: list | None = None) -> None:
-        self.writing = False
-        try:
-            top = fut.result()
-        except DiskFull as e:
-            self._disk_full(batch[e.index:], e.error)
+    def _written(self, batch: list, groups: int, top: int, err: Exception | None) -> None:
+        self.inflight -= groups
+        if isinstance(err, DiskFull):
+            behind, queued = self.writer.drain_blocked()
+            self.inflight -= behind
+            self._disk_full(batch[err.index:] + queued, err.error)
             return
-        except Exception as e:
-            # after a failed fsync the page cache cannot be trusted: never retry
-            log.critical("durable write failed: %s", e)
-            os._exit(13)
         self.durable = max(self.durable, top)
         if self.disk_full is not None:
             log.warning("disk space is back: writing again")
@@ -224,6 +246,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.gated = [(t, a) for t, a in self.gated if t > self.durable]
         for a in ready:
             self.perform(a)
+        self.sent_cache = None
         self.kick_writer()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -245,6 +268,7 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
                                      lambda: self.loop.create_task(self.shutdown("SIGTERM")))
         self.loop.add_signal_handler(signal.SIGINT,
                                      lambda: self.loop.create_task(self.shutdown("SIGINT")))
+        self.open_direct()
         self.loop.create_task(self._ticker())
 
     async def _ticker(self) -> None:
@@ -279,12 +303,16 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.sealed = True
         if self.udp is not None:
             self.udp.close()
+        if self.direct_sock is not None:
+            self.direct_sock.close()
+            self.direct_sock = None
         if self.disk_full is not None:
             # what is not written is not acknowledged either; the next start recovers
             log.error("disk full: stopping without a SHUTDOWN marker (crash restart next)")
             self.stopped.set()
             return
         try:
+            self.writer.stop()
             await asyncio.get_event_loop().run_in_executor(self.executor, self.st.close)
             self.st.write_shutdown(self.r.px.delivered + 1, comment)
         except OSError as e:
