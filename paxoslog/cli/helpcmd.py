@@ -50,10 +50,29 @@ def completion_script(shell: str) -> str:
 
 
 def man_page() -> str:
-    from build_manpages.manpage import Manpage
+    """paxos(1) in roff. No date in it: docs/man/paxos.1, installed with the package, must be
+    byte-identical to this output (a test checks it), whatever the day it was generated."""
+    from importlib.metadata import version
 
-    parser = _documented_parser()
-    return str(Manpage(parser))
+    from argparse_manpage.manpage import Manpage
+
+    from paxoslog.cli.grammar import EXAMPLES, REV_HELP
+
+    data = {"date": "version " + version("paxoslog"), "project_name": "paxoslog",
+            "manual_title": "paxoslog manual",
+            "description": "administer PAXOS memcache/CSS clusters"}
+    page = str(Manpage(_documented_parser(), _data=data)).rstrip("\n") + "\n"
+    lines = [".SH EXAMPLES"]
+    for command, example in EXAMPLES.items():
+        lines += [".TP", f"\\fB{_roff(command)}\\fR", _roff(example)]
+    lines += [".SH REVISIONS", _roff(REV_HELP.replace("\n", " ")),
+              ".SH EXIT STATUS",
+              "0 done, 1 refused or failed, 2 usage error, 130 interrupted."]
+    return page + "\n".join(lines) + "\n"
+
+
+def _roff(text: str) -> str:
+    return text.replace("\\", "\\e").replace("-", "\\-")
 
 
 def _documented_parser() -> Parser:
@@ -87,7 +106,8 @@ def run_meta(verb: str, words: list[str]) -> int:
             sys.stderr.write("usage: paxos completion {bash,zsh}\n"
                              "paxos completion: error: name one shell: bash or zsh\n")
             return 2
-        out.write(completion_script(words[0]))
+        script = completion_script(words[0])
+        out.write(script if script.endswith("\n") else script + "\n")
         return 0
     if words:
         sys.stderr.write(f"paxos man: error: unrecognized arguments: {' '.join(words)}\n")
