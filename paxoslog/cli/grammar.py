@@ -29,6 +29,29 @@ def _count(text: str) -> int:
 _count.__name__ = "int"
 
 
+_AGO = re.compile(r"([0-9]{1,6})[ .]*(second|minute|hour|day|week)s?[ .]+ago\Z")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def _since(text: str) -> int:
+    """`log --since`: an ISO 8601 date or time (UTC when it names no zone), or `N units ago`;
+    returns seconds since the epoch."""
+    import datetime
+    import time
+
+    m = _AGO.match(text.strip().lower())
+    if m:
+        return int(time.time()) - int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    try:
+        when = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date (YYYY-MM-DD[THH:MM[:SS]][+HH:MM]) nor 'N days ago': {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp())
+
+
 class Parser(argparse.ArgumentParser):
     """Raises instead of exiting, so the shell survives a usage error."""
 
@@ -262,7 +285,7 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
     p.add_argument("--reverse", action="store_true", help="oldest first")
     p.add_argument("--author", metavar="TEXT",
                    help="only commits whose author contains TEXT (any case)")
-    p.add_argument("--since", metavar="WHEN",
+    p.add_argument("--since", metavar="WHEN", type=_since,
                    help="only commits at or after WHEN: YYYY-MM-DD[THH:MM[:SS]][+HH:MM] (UTC "
                         "if no zone) or 'N minutes|hours|days|weeks ago'")
     g = p.add_mutually_exclusive_group()
