@@ -169,3 +169,8 @@ def short_yaml(mapping: dict) -> str:
         v = flow(value) if isinstance(value, list) else scalar(value)
         out.append(f"{plain(str(key))}: {v}")
     return "".join(line + "\n" for line in out)
+
+
+# `status deploy -o table`
+STATUS_COLUMNS = ("hostname", "status", "rev", "behind", "commit", "author", "time", "stale",
+                  "reason")
