@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genlog  # noqa: E402
 from dulwich.repo import Repo  # noqa: E402
 
+from paxoslog.store import fastread  # noqa: E402
 from paxoslog.store.fastread import ObjectReader, commit_links, tree_entries  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def scan(get, head: bytes) -> int:
     return n
 
 
-def measure(path: str) -> tuple[float, float]:
+def measure(path: str) -> tuple[float, float, float]:
     repo = Repo(path)
     head = repo.refs[b"refs/heads/main"]
     store = repo.object_store
@@ -51,8 +52,18 @@ def measure(path: str) -> tuple[float, float]:
     scan(reader.get, head)
     fast = time.perf_counter() - t
     reader.close()
+    # before issue 12: every delta applied by the Python loop
+    saved, fastread._c_apply_delta = fastread._c_apply_delta, None
+    try:
+        reader = ObjectReader(store.path, store)
+        t = time.perf_counter()
+        scan(reader.get, head)
+        loop = time.perf_counter() - t
+        reader.close()
+    finally:
+        fastread._c_apply_delta = saved
     repo.close()
-    return dulwich, fast
+    return dulwich, fast, loop
 
 
 def main() -> None:
@@ -64,8 +75,9 @@ def main() -> None:
         git = os.path.join(root, "gc", "var", "paxoslog.git")
         subprocess.run(["git", "--git-dir", git, "gc", "-q", "--aggressive"], check=True)
         for name in ("plain", "gc"):
-            d, f = measure(os.path.join(root, name, "var", "paxoslog.git"))
-            print(f"{n} commits, {name:5}: dulwich get_raw {d:6.2f}s  fastread {f:6.2f}s")
+            d, f, p = measure(os.path.join(root, name, "var", "paxoslog.git"))
+            print(f"{n} commits, {name:5}: dulwich get_raw {d:6.2f}s  fastread {f:6.2f}s  "
+                  f"(Python delta loop {p:6.2f}s)")
     finally:
         shutil.rmtree(root)
 
