@@ -63,6 +63,11 @@ class PaxosShell(cmd2.Cmd):
         self.session.err.write(f"{self.parser.prog}: error: {exc.message}\n")
         self.session.err.flush()
 
+    def perror(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # cmd2's built-ins (alias, macro, history) report their failures here
+        self.failed = True
+        super().perror(*args, **kwargs)
+
     def run_editor(self, file_path: str | None = None) -> None:
         raise Refused("history -e is disabled in the paxos shell (it runs an editor)")
 

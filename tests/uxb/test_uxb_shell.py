@@ -37,3 +37,10 @@ def test_macro_runs_the_expanded_command_with_quoted_args(seeded_copy):
     assert "group: [g1, g2]" in proc.stdout or "g1" in proc.stdout, proc.stdout
     # the commit message is the command that ran, not the macro's name
     assert "register host -g g1:g2 newhost" in seeded_copy.ok("log", "-n", "1")
+
+
+def test_piped_shell_exits_1_after_a_failed_builtin(paxos):
+    proc = paxos(input="alias delete nosuchalias\n")
+    assert proc.returncode == 1, proc.stderr
+    proc = paxos(input="help nosuchverb\n")
+    assert proc.returncode == 1, proc.stderr
