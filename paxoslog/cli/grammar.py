@@ -183,7 +183,9 @@ def _object(sub: Any, verb: str, obj: str, help_text: str) -> argparse.ArgumentP
 def build(prog: str = "paxos", only: str | None = None) -> Parser:
     """The whole grammar, or with `only` the options of that verb alone (the other verbs stay
     as names): building ~30 argparse parsers is a visible part of a one-shot command's time."""
-    top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.")
+    top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.",
+                 epilog="more: paxos help VERB [OBJECT]; paxos completion bash|zsh; paxos man\n"
+                        "no VERB: the interactive shell")
     top.add_argument("--version", action="store_true", help="print the version and exit")
     top.add_argument("-o", "--output", choices=OUTPUTS, default="yaml",
                      help="report format (default yaml; table: aligned columns)")

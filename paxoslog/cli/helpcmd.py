@@ -35,11 +35,7 @@ def help_text(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
     node = help_node(parser, words)
     if node is None:
         return None
-    text = node.format_help()
-    if node is parser:
-        text += ("\none-shot only: help [VERB [OBJECT]], completion bash|zsh, man\n"
-                 "shell only: help, history, alias, macro, quit (Ctrl-D)\n")
-    return text
+    return node.format_help()
 
 
 def completion_script(shell: str) -> str:
