@@ -185,7 +185,7 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
     as names): building ~30 argparse parsers is a visible part of a one-shot command's time."""
     top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.",
                  epilog="more: paxos help VERB [OBJECT]; paxos completion bash|zsh; paxos man\n"
-                        "no VERB: the interactive shell")
+                        "without a VERB: interactive mode, one command per line")
     top.add_argument("--version", action="store_true", help="print the version and exit")
     top.add_argument("-o", "--output", choices=OUTPUTS, default="yaml",
                      help="report format (default yaml; table: aligned columns)")
