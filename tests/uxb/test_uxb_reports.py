@@ -101,3 +101,9 @@ def test_table_cells_are_one_line_each():
     out = render_table([{"reason": "bad\nhost\x1b[31m", "n": None, "ok": True, "l": [1, 2]}])
     assert out == ("REASON             N  OK   L\n"
                    "bad\\nhost\\x1b[31m  -  yes  1,2\n")
+
+
+def test_oneline_escapes_control_characters_of_a_message():
+    from paxoslog.cli.commands.loglist import _line
+
+    assert _line("register host a\n\x1b]0;owned\x07") == "register host a \\x1b]0;owned\\x07"

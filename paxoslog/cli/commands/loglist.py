@@ -82,7 +82,10 @@ def _colour(session: Any) -> bool:
 
 
 def _line(text: str) -> str:
-    return " ".join(text.split())
+    """One line, nothing a terminal would act on: a fetched log's message is hostile."""
+    text = " ".join(text.split())
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _literal(key: str, text: str, colour: bool) -> str:
