@@ -107,3 +107,10 @@ def test_oneline_escapes_control_characters_of_a_message():
     from paxoslog.cli.commands.loglist import _line
 
     assert _line("register host a\n\x1b]0;owned\x07") == "register host a \\x1b]0;owned\\x07"
+
+
+def test_patch_literal_stays_yaml_with_control_characters():
+    from paxoslog.cli.commands.loglist import _literal
+
+    text = _literal("diff", "+a\x1b[2J\r\n-b\n", colour=False)
+    assert yaml.safe_load(text) == {"diff": "+a\\x1b[2J\\r\n-b\n"}

@@ -88,10 +88,19 @@ def _line(text: str) -> str:
         c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _printable(line: str) -> str:
+    return line if line.isprintable() else "".join(
+        c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
+
+
 def _literal(key: str, text: str, colour: bool) -> str:
     """`key: |` and the text indented: still one YAML document, the diff readable as is."""
     if not text:
         return f'{key}: ""\n'
+    # A crafted log's files may hold control characters: a literal block cannot, and a
+    # terminal must not act on them.
+    lines = [_printable(line) for line in text.split("\n")]
+    text = "\n".join(lines)
     if colour:
         from paxoslog.cli import colour as paint
 
