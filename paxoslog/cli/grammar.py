@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from paxoslog.core.rules import parse_int
@@ -28,14 +29,73 @@ def _count(text: str) -> int:
 _count.__name__ = "int"
 
 
+_AGO = re.compile(r"([0-9]{1,6})[ .]*(second|minute|hour|day|week)s?[ .]+ago\Z")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def _since(text: str) -> int:
+    """`log --since`: an ISO 8601 date or time (UTC when it names no zone), or `N units ago`;
+    returns seconds since the epoch."""
+    import datetime
+    import time
+
+    m = _AGO.match(text.strip().lower())
+    if m:
+        return int(time.time()) - int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    try:
+        when = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date (YYYY-MM-DD[THH:MM[:SS]][+HH:MM]) nor 'N days ago': {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return int(when.timestamp())
+
+
 class Parser(argparse.ArgumentParser):
     """Raises instead of exiting, so the shell survives a usage error."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # the epilog's example lines keep their line breaks
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise ParseError(self, message)
+        raise ParseError(self, message + _suggestion(self, message))
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        # argparse hands a sub-command's unknown words up to the top parser, which then prints
+        # the top-level usage: a command's own parser refuses them with its own usage.
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras and not _is_branch(self):
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return ns, extras
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         raise ParseExit(status, message)
+
+
+def _is_branch(parser: argparse.ArgumentParser) -> bool:
+    return any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+
+
+_CHOICE = re.compile(r"invalid choice: '(.*?)' \(choose from (.*)\)\Z", re.S)
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """"; did you mean 'show'?" for a near miss of a verb, object or option, else ""."""
+    import difflib
+
+    m = _CHOICE.search(message)
+    if m:
+        word, names = m.group(1), re.findall(r"'([^']*)'", m.group(2))
+    elif message.startswith("unrecognized arguments: "):
+        word = next((w for w in message.split()[2:] if w.startswith("--")), "")
+        names = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    else:
+        return ""
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6) if word else []
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class ParseError(Exception):
@@ -54,11 +114,14 @@ class ParseExit(Exception):
         self.text = message
 
 
+OUTPUTS = ("yaml", "json", "table")
+
+
 def _output_opts(p: argparse.ArgumentParser) -> None:
     # Accepted after the object too; SUPPRESS keeps a global choice when not repeated here.
     p.add_argument("--json", action="store_const", const="json", dest="output",
                    default=argparse.SUPPRESS, help="print the report as JSON")
-    p.add_argument("-o", "--output", choices=("yaml", "json"), default=argparse.SUPPRESS,
+    p.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
                    help="report format")
 
 
@@ -66,7 +129,7 @@ def _host_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--user", help="only hosts with this user")
     p.add_argument("-p", "--port", type=_int, help="only hosts with this port")
     p.add_argument("-g", "--group", help="only hosts sharing a group with grp0[:grp1...]")
-    p.add_argument("--at", metavar="REV", help="as of revision REV")
+    p.add_argument("--at", metavar="REV", help="as of revision REV (see below)")
 
 
 def _memcache_options(p: argparse.ArgumentParser, *, modify: bool) -> None:
@@ -120,10 +183,12 @@ def _object(sub: Any, verb: str, obj: str, help_text: str) -> argparse.ArgumentP
 def build(prog: str = "paxos", only: str | None = None) -> Parser:
     """The whole grammar, or with `only` the options of that verb alone (the other verbs stay
     as names): building ~30 argparse parsers is a visible part of a one-shot command's time."""
-    top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.")
+    top = Parser(prog=prog, description="Administer PAXOS memcache/CSS clusters.",
+                 epilog="more: paxos help VERB [OBJECT]; paxos completion bash|zsh; paxos man\n"
+                        "without a VERB: interactive mode, one command per line")
     top.add_argument("--version", action="store_true", help="print the version and exit")
-    top.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml",
-                     help="report format (default yaml)")
+    top.add_argument("-o", "--output", choices=OUTPUTS, default="yaml",
+                     help="report format (default yaml; table: aligned columns)")
     top.add_argument("--json", action="store_const", const="json", dest="output",
                      help="same as -o json")
     top.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG")
@@ -183,13 +248,13 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
         p = _object(sub, name, "css", f"{name} cells")
         if name == "show":
             p.add_argument("-n", "--name", help="only this cell")
-        p.add_argument("--at", metavar="REV", help="as of revision REV")
+        p.add_argument("--at", metavar="REV", help="as of revision REV (see below)")
         p = _object(sub, name, "memcache", f"{name} memcache instances")
         if name == "show":
             p.add_argument("-i", "--id", type=_int, help="only this id")
             p.add_argument("-c", "--css", help="only instances of this cell")
             p.add_argument("-N", "--name-space", dest="name_space", help="only this name space")
-        p.add_argument("--at", metavar="REV", help="as of revision REV")
+        p.add_argument("--at", metavar="REV", help="as of revision REV (see below)")
 
     st = _runtime(verb, verbs)
 
@@ -222,28 +287,99 @@ def build(prog: str = "paxos", only: str | None = None) -> Parser:
     p.set_defaults(command="log")
     p.add_argument("-n", "--max-count", dest="max_count", type=_count, help="at most N commits")
     p.add_argument("--reverse", action="store_true", help="oldest first")
-    p = verbs.add_parser("diff", help="diff of the rendered files between two revisions")
+    p.add_argument("--author", metavar="TEXT",
+                   help="only commits whose author contains TEXT (any case)")
+    p.add_argument("--since", metavar="WHEN", type=_since,
+                   help="only commits at or after WHEN: YYYY-MM-DD[THH:MM[:SS]][+HH:MM] (UTC "
+                        "if no zone) or 'N minutes|hours|days|weeks ago'")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--oneline", action="store_true",
+                   help="one line per commit: rev, short commit id, command")
+    g.add_argument("-p", "--patch", action="store_true",
+                   help="each commit with the diff of the rendered configuration")
+    p = verbs.add_parser("diff", help="diff of the rendered files between two revisions",
+                         description="diff of the rendered files between two revisions")
     p.set_defaults(command="diff")
     p.add_argument("rev1", metavar="REV1")
     p.add_argument("rev2", metavar="REV2", nargs="?", default="HEAD")
-    p = verbs.add_parser("undo", help="undo the last command not yet undone")
+    p = verbs.add_parser("undo", help="undo the last command not yet undone",
+                         description="undo the last command not yet undone")
     p.set_defaults(command="undo")
-    p = verbs.add_parser("revert", help="restore the topology as of REV (a new event)")
+    p = verbs.add_parser("revert", help="restore the topology as of REV (a new event)",
+                         description="restore the topology as of REV (a new event)")
     p.set_defaults(command="revert")
     p.add_argument("rev", metavar="REV")
-    p = verbs.add_parser("verify", help="rebuild every commit from the events and compare")
+    p = verbs.add_parser("verify", help="rebuild every commit from the events and compare",
+                         description="rebuild every commit from the events and compare")
     p.set_defaults(command="verify")
-    p = verbs.add_parser("replay", help="verify, then rewrite $PAXOS_HOME/etc from the events")
+    p = verbs.add_parser("replay", help="verify, then rewrite $PAXOS_HOME/etc from the events",
+                         description="verify, then rewrite $PAXOS_HOME/etc from the events")
     p.set_defaults(command="replay")
     for action in verbs.choices.values():
         _attach_output(action)
     return top
 
 
+REV_HELP = ("REV is HEAD, HEAD~k (k commands before HEAD), a revision number (0 = the empty\n"
+            "registry) or a commit id prefix of 7 or more hex digits.")
+
+# One example per command, shown by `help VERB OBJECT`, `--help` and the man page.
+EXAMPLES = {
+    "register host": "paxos register host --user paxos -g web:db 192.168.1.10",
+    "register css": "paxos register css --name css0 192.168.1.100:24111 192.168.1.100:24111 "
+                    "192.168.1.101:24111 192.168.1.101:24111 192.168.1.102:24111 "
+                    "192.168.1.102:24111",
+    "register memcache": "paxos register memcache --css css0 -N space1 -W 8",
+    "register pair": "paxos register pair --id 0 --server-address 192.168.1.200",
+    "unregister host": "paxos unregister host 192.168.1.11",
+    "unregister css": "paxos unregister css --name css0",
+    "unregister memcache": "paxos unregister memcache --id 0",
+    "unregister pair": "paxos unregister pair --id 0 --server-address 192.168.1.200",
+    "modify host": "paxos modify host --port 2222 -g web 192.168.1.10",
+    "modify memcache": "paxos modify memcache --id 0 --disable-checksum",
+    "show host": "paxos show host -g css0 --at HEAD~2",
+    "show css": "paxos -o table show css --name css0",
+    "show memcache": "paxos show memcache --css css0",
+    "list host": "paxos list host -u paxos",
+    "list css": "paxos list css --at 3",
+    "list memcache": "paxos --json list memcache",
+    "status deploy": "paxos -o table status deploy -g css0",
+    "status css": "paxos status css --name css0 --short",
+    "status memcache": "paxos status memcache --id 0",
+    "start css": "paxos start css --name css0",
+    "stop css": "paxos stop css --name css0",
+    "start memcache": "paxos start memcache --id 0",
+    "stop memcache": "paxos stop memcache --id 0",
+    "apply pair": "paxos apply pair --id 0",
+    "replace": "paxos replace --name css0 --no 2 -a 192.168.1.103:24111 192.168.1.103:24111",
+    "install": "paxos install -g css0",
+    "deploy": "paxos deploy --dry-run -g css0",
+    "fetch": "paxos fetch 192.168.1.10",
+    "log": "paxos log -n 5 --author alice --since 2026-11-01 --oneline",
+    "diff": "paxos diff HEAD~1",
+    "undo": "paxos undo",
+    "revert": "paxos revert 3",
+    "verify": "paxos verify",
+    "replay": "paxos replay",
+}
+
+
+def _epilog(p: argparse.ArgumentParser) -> None:
+    command = p.get_default("command")
+    lines = []
+    if command in EXAMPLES:
+        lines.append(f"example:\n  {EXAMPLES[command]}")
+    if any(a.metavar and "REV" in str(a.metavar) for a in p._actions):
+        lines.append(REV_HELP)
+    if lines:
+        p.epilog = "\n\n".join(lines)
+
+
 def _attach_output(p: argparse.ArgumentParser) -> None:
     subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
         _output_opts(p)
+        _epilog(p)
         return
     for child in subs[0].choices.values():
         _attach_output(child)

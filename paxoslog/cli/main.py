@@ -133,15 +133,23 @@ def _main(argv: list[str]) -> int:
         return 1
     from paxoslog.cli.grammar import build
 
-    parser = build(only=rest[0] if rest else None)
+    # The verb is the first word that is not an option: `--foo show host` must still build
+    # `show`'s parsers, so that the error is about --foo.
+    verb = next((w for w in rest if not w.startswith("-")), None)
+    if verb in ("help", "completion", "man"):
+        from paxoslog.cli.helpcmd import run_meta
+
+        return run_meta(verb, rest[rest.index(verb) + 1:])
+    parser = build(only=verb)
     try:
         if rest:
             from paxoslog.app.session import Session
             from paxoslog.store.home import Home
 
-            gns, _ = _parse_globals(parser, globals_)
-            if gns is not None:
-                configure_logging(gns.verbose, gns.debug)
+            gns, code = _parse_globals(parser, globals_)
+            if gns is None:  # the error is printed once, here, not again by run_words
+                return code
+            configure_logging(gns.verbose, gns.debug)
             session = Session(Home.from_env(), trust_new_hosts=bool(gns and gns.trust_new_hosts))
             from paxoslog.cli.dispatch import run_words
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from paxoslog.core.model import Cell, Host, Memcache, Topology
@@ -21,6 +21,28 @@ def render_docs(docs: list[dict], yaml_doc: Callable[[dict], str], as_json: bool
     if as_json:
         return to_json(docs)
     return "".join(yaml_doc(d) for d in docs)
+
+
+def render(session: Any, docs: list[dict], yaml_doc: Callable[[dict], str],
+           rows: list[dict] | None = None, columns: Sequence[str] | None = None) -> str:
+    """A report in the session's format: JSON and YAML from `docs`, `-o table` from `rows`
+    (default: the docs themselves) with a `status` column coloured on a terminal."""
+    if session.output == "table":
+        from paxoslog.cli.table import render_table
+
+        styles = None
+        if table_colour(session):
+            from paxoslog.cli import colour
+
+            styles = {"status": colour.status}
+        return render_table(docs if rows is None else rows, columns, styles)
+    return render_docs(docs, yaml_doc, session.as_json)
+
+
+def table_colour(session: Any) -> bool:
+    from paxoslog.cli import colour
+
+    return colour.enabled(session.out)
 
 
 # hosts -------------------------------------------------------------------------------------
@@ -147,3 +169,8 @@ def short_yaml(mapping: dict) -> str:
         v = flow(value) if isinstance(value, list) else scalar(value)
         out.append(f"{plain(str(key))}: {v}")
     return "".join(line + "\n" for line in out)
+
+
+# `status deploy -o table`
+STATUS_COLUMNS = ("hostname", "status", "rev", "behind", "commit", "author", "time", "stale",
+                  "reason")

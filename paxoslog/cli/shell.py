@@ -36,6 +36,7 @@ class PaxosShell(cmd2.Cmd):
         self.parser = build()
         self.parser.set_defaults(output=output)
         self.exit_code = 0
+        self.failed = False  # any command refused or failed: the exit code of piped input
         for name in _DISABLED:
             if name in self.get_all_commands():
                 setattr(self, f"do_{name}", None)
@@ -58,8 +59,14 @@ class PaxosShell(cmd2.Cmd):
         return super().onecmd_plus_hooks(line, **kwargs)
 
     def _input_error(self, exc: BadInput) -> None:
+        self.failed = True
         self.session.err.write(f"{self.parser.prog}: error: {exc.message}\n")
         self.session.err.flush()
+
+    def perror(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # cmd2's built-ins (alias, macro, history) report their failures here
+        self.failed = True
+        super().perror(*args, **kwargs)
 
     def run_editor(self, file_path: str | None = None) -> None:
         raise Refused("history -e is disabled in the paxos shell (it runs an editor)")
@@ -75,16 +82,19 @@ class PaxosShell(cmd2.Cmd):
     # dispatch --------------------------------------------------------------------------------
     def _run(self, statement: Any) -> None:
         try:
-            words = split_line(statement.raw) if statement.raw else [statement.command,
-                                                                      *statement.arg_list]
+            words = _statement_words(statement)
         except BadInput as exc:
             self._input_error(exc)
             return
         self.session.out = self.stdout
+        message = statement.raw.strip() if words == _raw_words(statement) else shlex.join(words)
         try:
-            run_words(self.parser, self.session, words, statement.raw.strip(), interactive=True)
+            code = run_words(self.parser, self.session, words, message, interactive=True)
         except KeyboardInterrupt:
             self.session.warn("interrupted!")
+            code = 130
+        if code:
+            self.failed = True
 
     def default(self, statement: Any) -> bool | None:  # type: ignore[override]
         if statement.command.lower() == "quit":
@@ -99,19 +109,16 @@ class PaxosShell(cmd2.Cmd):
     # help ------------------------------------------------------------------------------------
     def do_help(self, statement: Any) -> None:  # type: ignore[override]
         """help [VERB [OBJECT]]: usage of that node of the grammar."""
-        words = statement.arg_list if hasattr(statement, "arg_list") else str(statement).split()
-        node = self.parser
-        for word in words:
-            from paxoslog.cli.completion import _children
+        from paxoslog.cli.helpcmd import help_node
 
-            child = _children(node).get(word)
-            if child is None:
-                self.perror(f"No help on {' '.join(words)}")
-                return
-            node = child
+        words = statement.arg_list if hasattr(statement, "arg_list") else str(statement).split()
+        node = help_node(self.parser, words)
+        if node is None:
+            self.perror(f"No help on {' '.join(words)}")
+            return
         self.poutput(node.format_help().rstrip("\n"))
         if node is self.parser:
-            self.poutput("\nshell commands: help, history, quit (Ctrl-D)")
+            self.poutput("\nshell commands: help, history, alias, macro, quit (Ctrl-D)")
 
     def complete_help(self, text: str, line: str, begidx: int, endidx: int):
         words = _complete_words(line[:begidx])[1:]
@@ -131,6 +138,19 @@ class PaxosShell(cmd2.Cmd):
         words = _complete_words(line[:begidx])
         return self.basic_complete(text, line, begidx, endidx,
                                    candidates(self.parser, words, self._topology()))
+
+
+def _raw_words(statement: Any) -> list[str]:
+    return split_line(statement.raw) if statement.raw else []
+
+
+def _statement_words(statement: Any) -> list[str]:
+    """The words to run: the line as typed (cmd2's parse would cut it at `;` or `#`), unless an
+    alias or macro replaced its first word; then the expansion, quotes kept as in arg_list."""
+    raw = _raw_words(statement)
+    if raw and raw[0] == statement.command:
+        return raw
+    return split_line(" ".join([statement.command, *statement.arg_list]))
 
 
 def _complete_words(text: str) -> list[str]:
@@ -171,4 +191,6 @@ def run_shell(gns: Any) -> int:
     finally:
         session.local.save_cache()
     sys.stdout.flush()
-    return 0
+    # Like sqlite3: a script fed on stdin learns that a command failed; at a terminal the
+    # operator saw it, and Ctrl-D is an ordinary way out.
+    return 1 if shell.failed and not sys.stdin.isatty() else 0

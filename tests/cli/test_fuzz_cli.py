@@ -367,7 +367,8 @@ def test_fuzz_console_script(fuzz_home):
         data = "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
         proc = subprocess.run([PAXOS], input=data, capture_output=True, env=px.env, timeout=120)
         err = proc.stderr.decode("utf-8", "replace")
-        assert proc.returncode == 0, err[-2000:]
+        # 1: some line was refused (issue 12: a piped shell reports a failed command)
+        assert proc.returncode in (0, 1), err[-2000:]
         for needle in ("Traceback", "To enable full traceback"):
             assert needle not in err, err[-4000:]
 

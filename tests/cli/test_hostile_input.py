@@ -139,7 +139,7 @@ def test_shell_quoting_errors_are_one_line_each(seeded_copy):
     with Unchanged(px):
         proc = shell(px, b'register host "abc\nregister host abc\\\nshow host \'x\n'
                          b'help "register\n')
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # refused lines: a piped shell exits 1 (issue 12)
     assert_clean_stderr(proc.stderr)
     assert proc.stderr.splitlines() == [
         "paxos: error: cannot split the line: a quotation mark is not closed",
@@ -155,7 +155,7 @@ def test_shell_line_that_is_not_utf8(seeded_copy, locale):
     with Unchanged(px):
         proc = shell(px, b"register host a\xffb\nshow host \xc3\nlist host\n",
                      LANG=locale, LC_ALL=locale)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1  # refused lines: a piped shell exits 1 (issue 12), proc.stderr
     assert_clean_stderr(proc.stderr)
     assert proc.stderr.splitlines() == ["paxos: error: the line is not valid UTF-8"] * 2
     assert proc.stdout.split() == ["192.168.1.10", "192.168.1.11", "192.168.1.100",
@@ -206,7 +206,7 @@ def test_history_edit_is_disabled(seeded_copy, tmp_path):
         proc = shell(px, f"list css\nhistory -e\nhistory -e 1\nhistory --edit\n"
                          f"set editor 'touch {marker}'\nhistory -e\n".encode(),
                      EDITOR=f"touch {marker}", VISUAL=f"touch {marker}")
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # refused lines: a piped shell exits 1 (issue 12)
     assert_clean_stderr(proc.stderr)
     lines = proc.stderr.splitlines()
     refusal = "ERROR: history -e is disabled in the paxos shell (it runs an editor)"
@@ -227,7 +227,7 @@ def test_control_characters_never_reach_the_log(seeded_copy):
              b"register memcache -c css0 -N ns\x07", b"register host a\rb", b"\x04"]
     with Unchanged(px):
         proc = shell(px, b"\n".join(lines) + b"\n")
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # refused lines: a piped shell exits 1 (issue 12)
     assert_clean_stderr(proc.stderr)
     codes = ["0000", "0001", "001B", "007F", "0085", "0007", "000D", "0004"]
     assert proc.stderr.splitlines() == [
@@ -254,7 +254,7 @@ def test_big_shell_lines_are_refused_at_once(seeded_copy):
     with Unchanged(px):
         proc = shell(px, data, timeout=60)  # the 10 MB line never finished before
     elapsed = time.monotonic() - start
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # refused lines: a piped shell exits 1 (issue 12)
     assert_clean_stderr(proc.stderr)
     assert proc.stderr.splitlines() == [
         "paxos: error: command too long: 524302 bytes (the limit is 65536)",

@@ -356,7 +356,7 @@ def test_piped_stdin(seeded_copy):
     px = seeded_copy
     proc = px(input="register host a\nshow host a\n\nregister host a\nregister host -p x b\n"
                     "show memcache\n")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a command failed (issue 12)
     assert '---\nhostname: "a"\nuser: "paxos"\n' in proc.stdout
     assert '    - ["127.0.0.1", 11211, "192.168.1.200", 11211]\n' in proc.stdout
     assert "ERROR: host already exists" in proc.stderr

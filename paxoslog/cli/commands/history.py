@@ -6,6 +6,7 @@ from typing import Any
 
 from paxoslog.app.session import Session, append
 from paxoslog.cli import reports
+from paxoslog.cli.commands import loglist
 from paxoslog.core.render import render
 from paxoslog.errors import Refused
 from paxoslog.store import history
@@ -23,10 +24,16 @@ def log(session: Session, ns: Any, message: str) -> int:
 
     head = read_head_ref(session.home)
     head_rev = session.log.rev(head) if head is not None else 0
+    docs: list[dict] = []
     if head_rev and session.log.exists():
-        _docs(session, history.log_docs(session.log, head_rev, ns.max_count, ns.reverse))
-    elif session.as_json:
-        _docs(session, [])
+        if getattr(ns, "author", None) or getattr(ns, "since", None) is not None or getattr(
+                ns, "patch", False):
+            docs = loglist.entries(session.log, head_rev, ns)
+        else:
+            docs = history.log_docs(session.log, head_rev, ns.max_count, ns.reverse)
+    elif not session.as_json:
+        return 0
+    _page(session, loglist.render(session, docs, getattr(ns, "oneline", False)))
     return 0
 
 
@@ -37,9 +44,17 @@ def diff(session: Session, ns: Any, message: str) -> int:
     entries = history.diff_entries(old, new)
     if session.as_json:
         _docs(session, entries)
-    else:
-        session.write("".join(e["diff"] for e in entries))
+        return 0
+    text = "".join(e["diff"] for e in entries)
+    _page(session, loglist.coloured_diff(session, text))
     return 0
+
+
+def _page(session: Session, text: str) -> None:
+    from paxoslog.cli.pager import page
+
+    if text:
+        page(session.out, text)
 
 
 def undo(session: Session, ns: Any, message: str) -> int:

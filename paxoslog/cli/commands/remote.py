@@ -100,7 +100,7 @@ def status_deploy(session: Session, ns: Any, message: str) -> int:
         short = {d["hostname"]: d["status"] for d in docs}
         session.write(reports.to_json(short) if session.as_json else reports.short_yaml(short))
     elif not ns.quiet:
-        session.write(reports.render_docs(docs, _status_yaml, session.as_json))
+        session.write(reports.render(session, docs, _status_yaml, columns=reports.STATUS_COLUMNS))
     return 0 if all(d["status"] == "current" for d in docs) else 1
 
 

@@ -44,14 +44,42 @@ _REPORTS = {
 }
 
 
+# `-o table`: the column of `list`, and the rows of `show` (one per cell member, pairs as text)
+_LIST_COLUMN = {"host": "hostname", "css": "name", "memcache": "id"}
+HOST_COLUMNS = ("hostname", "user", "port", "group", "use_ssh_config")
+
+
+def _css_rows(docs: list[dict]) -> list[dict]:
+    return [{"name": d["name"], "no": s["No."], "udp": f"{s['address_udp']}:{s['port_udp']}",
+             "tcp": f"{s['address_tcp']}:{s['port_tcp']}"} for d in docs for s in d["server"]]
+
+
+def _memcache_rows(docs: list[dict]) -> list[dict]:
+    return [{**{k: v for k, v in d.items() if k != "pair"},
+             "pair": [f"{c}:{cp}>{s}:{sp}" for c, cp, s, sp in d["pair"] or ()]} for d in docs]
+
+
 def show(session: Session, ns: Any, message: str) -> int:
     verb, obj = ns.command.split()
     select, key, doc, yaml_doc = _REPORTS[obj]
     items = select(session, ns)
     if verb == "list":
-        session.write(reports.list_output([key(i) for i in items], session.as_json))
+        keys = [key(i) for i in items]
+        if session.output == "table":
+            from paxoslog.cli.table import render_table
+
+            column = _LIST_COLUMN[obj]
+            session.write(render_table([{column: k} for k in keys], [column]))
+        else:
+            session.write(reports.list_output(keys, session.as_json))
+        return 0
+    docs = [doc(i) for i in items]
+    if obj == "host":
+        rows = [{**d, "use_ssh_config": d.get("use_ssh_config", False)} for d in docs]
+        session.write(reports.render(session, docs, yaml_doc, rows, HOST_COLUMNS))
     else:
-        session.write(reports.render_docs([doc(i) for i in items], yaml_doc, session.as_json))
+        rows = _css_rows(docs) if obj == "css" else _memcache_rows(docs)
+        session.write(reports.render(session, docs, yaml_doc, rows))
     return 0
 
 
