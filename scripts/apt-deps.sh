@@ -1,7 +1,7 @@
 # Sourced: installs the Debian packages the tests and the local cluster need, when root and missing.
 need=()
 for pair in sshd:openssh-server memcached:memcached tmux:tmux parallel-scp:pssh git:git \
-        iptables:iptables memccapable:libmemcached-tools less:less; do
+        iptables:iptables memccapable:libmemcached-tools nc:netcat-openbsd less:less; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

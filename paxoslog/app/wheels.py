@@ -33,9 +33,10 @@ from paxoslog.errors import RemoteError
 
 DIST = "paxoslog"
 PACKAGES = ("paxoslog", "nodes")
-# What nodes/ imports beyond the standard library: msgpack, and yaml through
-# paxoslog.core.stamp. The admin-only dependencies (paramiko, cmd2, dulwich) stay off hosts.
-NODE_DEPS = ("msgpack", "PyYAML")
+# What nodes/ imports beyond the standard library: msgpack, uvloop (the daemons run on it when
+# present) and yaml (through paxoslog.core.stamp). The admin-only dependencies (paramiko, cmd2,
+# dulwich) stay off hosts.
+NODE_DEPS = ("msgpack", "PyYAML", "uvloop")
 INSTALLER = "pip"
 # The admin's console script needs paramiko, cmd2 and dulwich: never put it on a host.
 ADMIN_ONLY_SCRIPTS = frozenset({"paxos"})

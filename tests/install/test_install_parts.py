@@ -23,7 +23,7 @@ def test_bundle_is_built_once_and_holds_only_what_nodes_need(tmp_path: Path):
     assert wheels.bundle(tmp_path / "cache") == b
     assert (b.directory / "INDEX").stat().st_mtime_ns == index  # cached, not rebuilt
     names = sorted(p.name.split("-")[0] for p in b.directory.glob("*.whl"))
-    assert names == ["msgpack", "paxoslog", "pip", "pyyaml"]
+    assert names == ["msgpack", "paxoslog", "pip", "pyyaml", "uvloop"]
     with zipfile.ZipFile(b.directory / b.wheels[0]) as zf:
         files = zf.namelist()
         entry_points = zf.read(f"paxoslog-{b.version}.dist-info/entry_points.txt").decode()
@@ -42,7 +42,7 @@ def test_bundle_is_built_once_and_holds_only_what_nodes_need(tmp_path: Path):
     assert "paxos = " not in entry_points  # the admin's script needs paramiko: not on hosts
     requires = sorted(line.split()[1] for line in meta.splitlines()
                       if line.startswith("Requires-Dist:"))
-    assert sorted(r.split("<")[0].split(">")[0].lower() for r in requires) == ["msgpack", "pyyaml"]
+    assert sorted(r.split("<")[0].split(">")[0].lower() for r in requires) == ["msgpack", "pyyaml", "uvloop"]
 
 
 def test_our_wheel_is_reproducible(tmp_path: Path):
