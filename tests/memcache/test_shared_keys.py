@@ -68,6 +68,8 @@ def test_writes_through_both_proxies_never_stall(cell, memcached, proxies):
     lat, bad = asyncio.run(_load([a.port, b.port], 50, 5.0))
     assert bad == [], bad[:5]
     assert len(lat) > 500, len(lat)
-    assert max(lat) < 1.0, sorted(lat)[-5:]
+    # the old stall was css_wait (5 s); under a loaded 2-core machine a transfer of a key
+    # between the proxies still takes a few CSS round trips, hence the margin
+    assert max(lat) < 2.5, sorted(lat)[-5:]
     assert _stat(a.port, b"expiries") == 0 and _stat(b.port, b"expiries") == 0
     assert _stat(a.port, b"recalls") > 20  # the keys really moved between the proxies
