@@ -46,6 +46,8 @@ class _Link:
                 fut = self.futs.pop(msg.get("id"), None)  # type: ignore[arg-type]
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
+                if msg.get("seq") in self.owner.abandoned:
+                    self.owner._late_reply(msg["seq"], msg)  # type: ignore[index]
         except Exception:
             pass
         finally:
@@ -137,14 +139,19 @@ class CssClient:
             if fut is not None and not fut.done():
                 fut.set_result({"ok": True, **reply} if reply.get("ok") else reply)
                 return
-            name = self.abandoned.pop(seq, None)  # type: ignore[arg-type]
-            if name is not None and reply.get("ok"):
-                # the caller gave up waiting, yet the lock is ours now: tell the owner of
-                # the events so it can unlock (else the lock stays held, recalls or not)
-                self.events.put_nowait({"ev": "GRANTED", "late": True, "name": name,
-                                        "seq": seq, "reply": reply})
+            if seq in self.abandoned:
+                self._late_reply(seq, reply)  # type: ignore[arg-type]
             return
         self.events.put_nowait(msg)
+
+    def _late_reply(self, seq: int, reply: dict) -> None:
+        """The reply to a blocking lock its caller gave up on (timed out, cancelled): if it
+        is a grant, the lock is ours now; tell the owner of `events` so it can unlock it
+        (else it stays held, and nobody here knows)."""
+        name = self.abandoned.pop(seq, None)
+        if name and reply.get("ok"):
+            self.events.put_nowait({"ev": "GRANTED", "late": True, "name": name, "seq": seq,
+                                    "reply": reply})
 
     def _mark_expired(self) -> None:
         if not self.expired:

@@ -47,3 +47,20 @@ def test_session_expired_reply_on_any_request_marks_the_session_expired(cell):
             await c.aclose()
 
     asyncio.run(go())
+
+
+def test_a_grant_after_the_caller_gave_up_is_reported_with_its_name(cell):
+    async def go() -> None:
+        async with CssClient(cell.addrs()) as a, CssClient(cell.addrs()) as b:
+            await a.lock("late/k", "W")
+            waiting = asyncio.ensure_future(b.lock("late/k", "W", wait=True, wait_ms=20000))
+            await asyncio.sleep(0.3)  # queued on the leader
+            waiting.cancel()  # the caller gives up; the leader still has it queued
+            await asyncio.gather(waiting, return_exceptions=True)
+            await a.unlock("late/k")  # ...and grants it to b now
+            ev = await asyncio.wait_for(b.events.get(), 5)
+            assert (ev["ev"], ev.get("late"), ev.get("name")) == ("GRANTED", True, "late/k")
+            await b.unlock("late/k")  # the owner can give it back
+            await a.lock("late/k", "W")
+
+    asyncio.run(go())
