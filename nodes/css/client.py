@@ -20,6 +20,9 @@ from .errors import RequestError, Unavailable
 from .wire import frame, read_frame, unpack
 
 RETRY_CODES = ("ENOT_LEADER", "ESTOPPING")
+# the server keeps replies only for ack < seq <= ack + WINDOW (spec 2.9, max_inflight) and
+# refuses a seq beyond it with ESTALE_SEQ: the library queues instead of sending such a seq
+WINDOW = 128
 
 
 class _Link:
@@ -43,6 +46,8 @@ class _Link:
                 fut = self.futs.pop(msg.get("id"), None)  # type: ignore[arg-type]
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
+                if msg.get("seq") in self.owner.abandoned:
+                    self.owner._late_reply(msg["seq"], msg)  # type: ignore[index]
         except Exception:
             pass
         finally:
@@ -94,7 +99,9 @@ class CssClient:
         self.grant_waiters: dict[int, asyncio.Future] = {}
         self.ka_task: asyncio.Task | None = None
         self.old_links: list[_Link] = []  # links whose reader task may still run
-        self.inflight = asyncio.Semaphore(128)
+        self.window_waiters: list[asyncio.Future] = []
+        self.lock_names: dict[int, str] = {}  # seq -> name of a blocking lock under way
+        self.abandoned: dict[int, str] = {}  # blocking locks given up on: a grant may follow
 
     # ---- connections -----------------------------------------------------------------------
     async def _connect(self) -> _Link:
@@ -125,12 +132,31 @@ class CssClient:
 
     def _event(self, msg: dict) -> None:
         if msg.get("ev") == "GRANTED":
-            fut = self.grant_waiters.pop(msg.get("seq"), None)  # type: ignore[arg-type]
+            seq, reply = msg.get("seq"), msg.get("reply")
+            if not isinstance(reply, dict):
+                return
+            fut = self.grant_waiters.pop(seq, None)  # type: ignore[arg-type]
             if fut is not None and not fut.done():
-                fut.set_result({"ok": True, **msg["reply"]} if msg["reply"].get("ok")
-                               else msg["reply"])
+                fut.set_result({"ok": True, **reply} if reply.get("ok") else reply)
+                return
+            if seq in self.abandoned:
+                self._late_reply(seq, reply)  # type: ignore[arg-type]
             return
         self.events.put_nowait(msg)
+
+    def _late_reply(self, seq: int, reply: dict) -> None:
+        """The reply to a blocking lock its caller gave up on (timed out, cancelled): if it
+        is a grant, the lock is ours now; tell the owner of `events` so it can unlock it
+        (else it stays held, and nobody here knows)."""
+        name = self.abandoned.pop(seq, None)
+        if name and reply.get("ok"):
+            self.events.put_nowait({"ev": "GRANTED", "late": True, "name": name, "seq": seq,
+                                    "reply": reply})
+
+    def _mark_expired(self) -> None:
+        if not self.expired:
+            self.expired = True
+            self.events.put_nowait({"ev": "EXPIRED", "sid": self.sid})
 
     async def _request(self, msg: dict, timeout: float | None = None) -> dict:
         """Send `msg` to the leader until it answers with anything but a redirect."""
@@ -219,8 +245,7 @@ class CssClient:
         if rep.get("ok"):
             self.valid_until = max(self.valid_until, sent + self._valid_for())
         elif rep.get("err") == "ESESSION_EXPIRED":
-            self.expired = True
-            self.events.put_nowait({"ev": "EXPIRED", "sid": self.sid})
+            self._mark_expired()
 
     async def _keepalive_loop(self) -> None:
         while not self.expired:
@@ -232,31 +257,59 @@ class CssClient:
 
     async def call(self, op: str, **args: Any) -> Any:
         """A logged session request; raises RequestError on an error reply."""
-        async with self.inflight:
-            self.seq += 1
-            seq = self.seq
-            msg = {"t": op, "sid": self.sid, "tok": self.tok, "seq": seq, "ack": self.ack,
-                   **args}
-            timeout = None
-            if op == "lock" and args.get("wait"):
-                ms = args.get("wait_ms")
-                timeout = self.request_timeout + (ms / 1000 if ms else 3600 * 24)
-            try:
-                rep = await self._request(msg, timeout)
-            finally:
-                self.grant_waiters.pop(seq, None)
-            self.done.add(seq)
-            while self.ack + 1 in self.done:
-                self.ack += 1
-                self.done.discard(self.ack)
-            if not rep.get("ok"):
-                raise RequestError(rep.get("err", "EPROTO"), info=rep.get("info"))
-            return rep.get("res")
+        # a request may only take a seq inside the server's window: a blocking lock waiting
+        # at a low seq pins `ack`, and later requests queue here rather than draw ESTALE_SEQ
+        while self.seq + 1 > self.ack + WINDOW:
+            f = asyncio.get_event_loop().create_future()
+            self.window_waiters.append(f)
+            await f
+        self.seq += 1
+        seq = self.seq
+        msg = {"t": op, "sid": self.sid, "tok": self.tok, "seq": seq, "ack": self.ack, **args}
+        timeout = None
+        waiting_lock = op == "lock" and args.get("wait")
+        if waiting_lock:
+            ms = args.get("wait_ms")
+            timeout = self.request_timeout + (ms / 1000 if ms else 3600 * 24)
+            self.lock_names[seq] = str(args.get("name"))
+        try:
+            rep = await self._request(msg, timeout)
+        except BaseException:
+            if waiting_lock:
+                self.abandoned[seq] = self.lock_names.get(seq, "")
+                while len(self.abandoned) > 4 * WINDOW:  # bounded: oldest first
+                    del self.abandoned[next(iter(self.abandoned))]
+            raise
+        finally:
+            self.grant_waiters.pop(seq, None)
+            self.lock_names.pop(seq, None)
+            # an abandoned seq never completes for us: count it done so the window moves
+            self._complete(seq)
+        if not rep.get("ok"):
+            if rep.get("err") == "ESESSION_EXPIRED":
+                self._mark_expired()
+            raise RequestError(rep.get("err", "EPROTO"), info=rep.get("info"))
+        return rep.get("res")
+
+    def _complete(self, seq: int) -> None:
+        self.done.add(seq)
+        moved = False
+        while self.ack + 1 in self.done:
+            self.ack += 1
+            self.done.discard(self.ack)
+            moved = True
+        if moved:
+            waiters, self.window_waiters = self.window_waiters, []
+            for f in waiters:
+                if not f.done():
+                    f.set_result(None)
 
     async def query(self, op: str, **args: Any) -> Any:
         """A read served by the leader (not logged)."""
         rep = await self._request({"t": op, "sid": self.sid, **args})
         if not rep.get("ok"):
+            if rep.get("err") == "ESESSION_EXPIRED" and self.sid is not None:
+                self._mark_expired()
             raise RequestError(rep.get("err", "EPROTO"), info=rep.get("info"))
         return rep.get("res")
 

@@ -99,3 +99,33 @@ def test_meta_cache_and_cas_block():
     assert b.take() is None
     b.refill(2000)
     assert (b.take(), b.take()) == (1001, 1002)
+
+
+def test_recall_during_acquisition_is_remembered_and_honoured_after_one_use():
+    # the recall can overtake our own grant (pushed when the other proxy queued behind us):
+    # forgetting it left the other proxy waiting for the next recall repeat or its css_wait
+    m = ready(dm.Manager())
+    assert m.request("k", b"k", dm.W) == (dm.WAIT, [("lock", "k", dm.W)])
+    assert m.recall("k", 10) == []
+    assert m.granted("k", dm.W, 10, None) == []
+    assert m.request("k", b"k", dm.W)[0] == dm.READY  # the waiting request is served...
+    ks = m.hold("k")
+    ks.meta, ks.dirty = meta(), True
+    assert m.request("k", b"k", dm.R) == (dm.WAIT, [])  # ...but nobody after it
+    assert m.unhold("k") == [("release", "k", ks.meta)]  # then the key goes to the other
+
+
+def test_grant_without_recall_is_kept():
+    m = ready(dm.Manager())
+    m.request("k", b"k", dm.W)
+    m.granted("k", dm.W, 10, None)
+    m.hold("k")
+    assert m.unhold("k") == []
+    assert m.request("k", b"k", dm.R)[0] == dm.READY
+
+
+def test_late_grant_is_unlocked_unless_the_key_is_wanted():
+    m = ready(dm.Manager())
+    assert m.late_grant("k") == [("unlock", "k")]
+    m.request("k", b"k", dm.R)
+    assert m.late_grant("k") == []  # a new request is under way: CSS answers it at once

@@ -39,6 +39,8 @@ class KeyState:
     dirty: bool = False
     holders: int = 0
     poisoned: bool = False
+    recall_seen: bool = False  # a recall came while our lock request was under way
+    release_after_use: bool = False
 
 
 class Manager:
@@ -72,6 +74,11 @@ class Manager:
     def hold(self, name: str) -> KeyState:
         ks = self.keys[name]
         ks.holders += 1
+        if ks.release_after_use:
+            # someone waits for this key: serve the request that waited for the grant, then
+            # give the key up (new local requests wait for the next grant)
+            ks.release_after_use = False
+            ks.state = RECALLED
         return ks
 
     def unhold(self, name: str) -> list[Action]:
@@ -93,6 +100,10 @@ class Manager:
         if self.ns != NS_R:
             ks.state = RECALLED
             return self._release(ks)
+        if ks.recall_seen:
+            # the recall may name this very grant (pushed before our reply reached us): the
+            # server repeats it only every recall_repeat, so honour it now rather than later
+            ks.recall_seen, ks.release_after_use = False, True
         return self._evict()
 
     def failed(self, name: str) -> list[Action]:
@@ -105,10 +116,20 @@ class Manager:
         ks = self.keys.get(name)
         if ks is None or ks.state == NONE:
             return [("unlock", name)]  # an orphan grant (request timed out, granted later)
+        if ks.state in (ACQ_R, ACQ_W):
+            ks.recall_seen = True  # remembered: forgetting it left the other proxy waiting
+            return []
         if ks.state not in (R, W) or version < ks.version:
             return []
         ks.state = RECALLED
         return self._release(ks) if ks.holders == 0 else []
+
+    def late_grant(self, name: str) -> list[Action]:
+        """A grant for a lock request we gave up on: unlock it unless the key is wanted."""
+        ks = self.keys.get(name)
+        if ks is None or ks.state == NONE:
+            return [("unlock", name)]
+        return []
 
     def released(self, name: str) -> list[Action]:
         ks = self.keys.get(name)

@@ -167,6 +167,13 @@ class Parser:
 
     def _line(self) -> Item | object | None:
         idx = self.buf.find(b"\n")
+        if 5 < idx <= KEY_MAX + 5 and self.buf.startswith(b"get ") and self.buf[idx - 1] == 0x0D:
+            # the common case, a one-key get ("get k\r\n"): no tokenizing; anything unusual
+            # in the key (blanks, NUL, control bytes) takes the general path below
+            key = bytes(self.buf[4:idx - 1])
+            if key.isalnum() or _plain(key):
+                del self.buf[:idx + 1]
+                return Command("get", keys=[key], line=b"get " + key)
         if idx < 0:
             if len(self.buf) > LINE_MAX:
                 head = bytes(self.buf[:110]).lstrip(b" ")
@@ -286,6 +293,12 @@ class Parser:
 
 
 _AGAIN = object()
+_PLAIN = bytes(range(0x21, 0x7F))
+
+
+def _plain(key: bytes) -> bool:
+    """Printable ASCII without blanks: tokenized exactly as the general parser would."""
+    return not key.translate(None, _PLAIN)
 
 
 def value_block(key: bytes, flags: int, data: bytes, cas: int | None = None) -> bytes:

@@ -101,7 +101,9 @@ class Backend:
         try:
             conn = self.idle.pop() if self.idle else await self._open()
             conn.w.write(request)
-            res = await asyncio.wait_for(read(conn), self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every read in a new task
+            async with asyncio.timeout(self.timeout):
+                res = await read(conn)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
                 ValueError) as e:
             if conn is not None:

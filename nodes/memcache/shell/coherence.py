@@ -98,6 +98,13 @@ class Coherence:
             ev = await c.events.get()
             if ev.get("ev") == "EXPIRED" or c.expired:
                 return
+            if ev.get("ev") == "GRANTED" and ev.get("late") and isinstance(ev.get("name"), str):
+                if ev["name"] == self.ns:
+                    if self.mgr.ns == dm.NS_NONE:  # not wanted now: give it back
+                        self._spawn(self._unlock_quietly(self.ns))
+                elif ev["name"].startswith(self.ns + "/key/"):
+                    self._run(self.mgr.late_grant(ev["name"]))
+                continue
             if ev.get("ev") != "RECALL" or not isinstance(ev.get("name"), str):
                 continue
             name, version = ev["name"], ev.get("version", 0)
@@ -224,6 +231,14 @@ class Coherence:
         self._wake(name)
 
     async def _a_unlock(self, name: str) -> None:
+        c = self.client
+        if c is not None:
+            try:
+                await self._unlock(c, name)
+            except CssError:
+                pass
+
+    async def _unlock_quietly(self, name: str) -> None:
         c = self.client
         if c is not None:
             try:

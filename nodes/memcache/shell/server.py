@@ -13,22 +13,20 @@ from nodes.css.wire import frame, read_frame, unpack
 from .. import VERSION
 from ..config import Options, Pair, endpoint
 from ..core.cache import ValueCache
-from ..core.protocol import Close, Command, Parser, Reply
 from ..errors import ProxyConfigError
 from .backend import Backend
 from .coherence import Coherence
 from .commands import Executor
+from .conn import ClientConn
 
 log = logging.getLogger("memcache")
-READ_CHUNK = 64 * 1024
 
 
 class PairServer:
     def __init__(self, pair: Pair, backend: Backend) -> None:
         self.pair, self.backend = pair, backend
         self.server: asyncio.base_events.Server | None = None
-        self.conns: set[asyncio.Task] = set()
-        self.idle: set[asyncio.Task] = set()  # waiting for a request: closed at once on drain
+        self.conns: set[ClientConn] = set()
         self.closing = False
 
 
@@ -59,9 +57,9 @@ class Proxy:
         be = Backend(pair.server[0], pair.server[1], self.o.backend_timeout,
                      pool=max(2, self.o.workers), on_reset=self.cache.drop_backend)
         ps = PairServer(pair, be)
-        ps.server = await asyncio.start_server(lambda r, w: self._conn(ps, r, w),
-                                               pair.client[0], pair.client[1],
-                                               limit=READ_CHUNK, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        ps.server = await loop.create_server(lambda: ClientConn(self, ps), pair.client[0],
+                                             pair.client[1], reuse_address=True)
         be.start()
         self.pairs[pair.key()] = ps
         log.info("pair added client=%s server=%s", pair.key(), be.addr)
@@ -76,69 +74,17 @@ class Proxy:
         log.info("pair removed client=%s", key)
 
     async def _drain(self, servers: list[PairServer]) -> None:
-        for ps in servers:
-            for t in list(ps.idle):
-                t.cancel()
-        tasks = [t for ps in servers for t in ps.conns]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.o.drain_timeout)
+        conns = [c for ps in servers for c in list(ps.conns)]
+        for c in conns:
+            if c.task is None:  # waiting for a request: closed at once
+                c.close()
+        busy = [c.task for c in conns if c.task is not None]
+        if busy:
+            _, pending = await asyncio.wait(busy, timeout=self.o.drain_timeout)
             for t in pending:
                 t.cancel()
-
-    # ---- client connections ----------------------------------------------------------------
-    async def _conn(self, ps: PairServer, r: asyncio.StreamReader,
-                    w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        ps.conns.add(task)
-        try:
-            await self._serve(ps, r, w)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        except Exception:  # a bug must cost one connection, never the proxy
-            log.exception("connection failed client=%s", ps.pair.key())
-        finally:
-            ps.conns.discard(task)
-            w.close()
-
-    async def _serve(self, ps: PairServer, r: asyncio.StreamReader,
-                     w: asyncio.StreamWriter) -> None:
-        parser = Parser(ps.backend.item_size_max)
-        me = asyncio.current_task()
-        while not ps.closing:
-            ps.idle.add(me)  # type: ignore[arg-type]
-            try:
-                data = await r.read(READ_CHUNK)
-            finally:
-                ps.idle.discard(me)  # type: ignore[arg-type]
-            if not data:
-                return
-            parser.feed(data)
-            while True:
-                item = parser.next()
-                if item is None:
-                    break
-                if isinstance(item, Close):
-                    log.warning("closing connection client=%s why=%s", ps.pair.key(),
-                                item.reason)
-                    w.write(item.data)
-                    await w.drain()
-                    return
-                if isinstance(item, Reply):
-                    if item.suppressed:
-                        self.suppressed += 1
-                    w.write(item.data)
-                    continue
-                assert isinstance(item, Command)
-                if item.name == "quit":
-                    await w.drain()
-                    return
-                async with self.workers:
-                    out = await self.exe.run(item, ps.backend)
-                w.write(out)
-                if ps.closing:
-                    break
-            await w.drain()
+        for c in conns:
+            c.close()
 
     # ---- control socket --------------------------------------------------------------------
     async def start_control(self, path: str) -> None:
