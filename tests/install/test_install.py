@@ -24,9 +24,10 @@ from tests.agent_hosts import PAXOS, cluster_env
 from tests.deploy_helpers import options
 from tests.hosts_fixture import TestCluster, TestHost
 
-# What `paxos install` writes in a home; moved aside around each test so the session-wide
+# What `paxos install` writes in a home, and what a deploy of another test left there (these
+# hosts are shared with the runtime tests); moved aside around each test so the session-wide
 # install (`agent_cluster`) stays as it was for the runtime tests.
-INSTALLED_PATHS = ("lib", "bin", ".profile", ".bash_profile", ".bash_login", "shim")
+INSTALLED_PATHS = ("lib", "bin", ".profile", ".bash_profile", ".bash_login", "shim", "etc", "var")
 
 
 @pytest.fixture
