@@ -483,11 +483,13 @@ def test_modify_host_semantics(paxos):
     assert paxos.log_count() == 8
 
 
-def test_register_css_leaves_registered_hosts_alone(paxos):
+def test_register_css_keeps_registered_hosts_settings_and_adds_the_cell_group(paxos):
+    # issue 12: a member host registered before joins the cell's group (so `-g css0` selects
+    # every member); its own settings and groups stay
     paxos.ok("register", "host", "-u", "root", "-g", "mine", "192.168.1.101")
     paxos.ok("register", "css", "-n", "css0", *SEED_CELL)
     assert docs(paxos.ok("show", "host")) == [
-        {"hostname": "192.168.1.101", "user": "root", "group": ["mine"]},
+        {"hostname": "192.168.1.101", "user": "root", "group": ["mine", "css0"]},
         {"hostname": "192.168.1.100", "user": "paxos", "group": ["css0"]},
         {"hostname": "192.168.1.102", "user": "paxos", "group": ["css0"]},
     ]
