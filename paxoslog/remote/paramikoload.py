@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import types
+from typing import Any
 
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+!_-]{0,63}")
 
@@ -60,15 +61,19 @@ def load() -> types.ModuleType:
         if getattr(importlib, "metadata", None) is stand_in:
             del importlib.metadata  # type: ignore[attr-defined]
 
-    def only_paramiko(name: str) -> str:
-        if name == "paramiko":
-            return version
-        remove_stand_in()  # anything else asking here gets the real module's answer
+    def real(attr: str) -> Any:
+        """Anything else asked of the stand-in (a name, another package's version) comes from
+        the real module, imported then: only paramiko's own question is answered here."""
+        remove_stand_in()
         import importlib.metadata
 
-        return importlib.metadata.version(name)
+        return getattr(importlib.metadata, attr)
+
+    def only_paramiko(name: str) -> str:
+        return version if name == "paramiko" else real("version")(name)
 
     stand_in.version = only_paramiko  # type: ignore[attr-defined]
+    stand_in.__getattr__ = real  # type: ignore[attr-defined]  # PEP 562
     sys.modules["importlib.metadata"] = stand_in
     try:
         import paramiko

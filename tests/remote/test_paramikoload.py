@@ -50,3 +50,25 @@ def test_with_invoke_the_stand_in_answers_other_packages_from_the_real_module():
         "                  'full': hasattr(importlib.metadata, 'distribution')}))\n")
     assert out["version"] == out["real"]
     assert out["invoke"] == out["invoke_real"] and out["full"] is True
+
+
+def test_other_questions_to_the_stand_in_get_the_real_module(tmp_path):
+    """A paramiko that asks `importlib.metadata` for more than its version still works."""
+    fake = tmp_path / "paramiko"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "from importlib.metadata import entry_points, version\n"
+        "__version__ = version('paramiko')\n"
+        "OTHER = version('msgpack')\n")
+    (tmp_path / "paramiko-9.9.1.dist-info").mkdir()
+    code = ("import json, sys\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "from paxoslog.remote.paramikoload import paramiko\n"
+            "import importlib.metadata as md\n"
+            "print(json.dumps({'file': paramiko.__file__, 'version': paramiko.__version__,\n"
+            "                  'other': paramiko.OTHER, 'real_other': md.version('msgpack'),\n"
+            "                  'ep': paramiko.entry_points is md.entry_points}))\n")
+    out = _fresh(code)
+    assert out["file"].startswith(str(tmp_path))
+    assert out["version"] == "9.9.1"
+    assert out["other"] == out["real_other"] and out["ep"] is True
