@@ -8,7 +8,6 @@ import fcntl
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +79,8 @@ def write_all(fd: int, data: bytes) -> None:
 
 def atomic_write(path: str, data: bytes, *, durable: bool | None = None, mode: int = 0o644) -> None:
     """Replace `path` with `data` so a reader sees the old or the new file, never a mix."""
+    import tempfile  # here, not at the top: the node agent reads with this module on every call
+
     durable = fsync_enabled() if durable is None else durable
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=directory)

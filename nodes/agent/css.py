@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import daemons, probe
@@ -22,10 +21,13 @@ CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_MARKER = 4096
 
 
-@dataclass
 class Ctx:
-    home: Home
-    warnings: list[str] = field(default_factory=list)
+    """One call's context. A plain class, not a dataclass: `dataclasses` costs every agent
+    call start-up time."""
+
+    def __init__(self, home: Home, warnings: list[str] | None = None) -> None:
+        self.home = home
+        self.warnings: list[str] = [] if warnings is None else warnings
 
 
 def target(cell: str, no: int) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import Failed
+
+if TYPE_CHECKING:
+    import subprocess
 
 READY_TIMEOUT = 30.0
 MAX_READY_LINE = 256
@@ -23,18 +25,28 @@ MAX_REASON = 4096
 MAX_STDERR = 1 << 20
 
 
-@dataclass
 class Started:
-    ok: bool
-    pid: int | None = None
-    exit_code: int | None = None  # the daemon's, when it failed
-    message: str = ""
-    timed_out: bool = False
+    # a plain class, not a dataclass: `dataclasses` costs every agent call start-up time
+    __slots__ = ("ok", "pid", "exit_code", "message", "timed_out")
+
+    def __init__(self, ok: bool, pid: int | None = None, exit_code: int | None = None,
+                 message: str = "", timed_out: bool = False) -> None:
+        self.ok = ok
+        self.pid = pid
+        self.exit_code = exit_code  # the daemon's, when it failed
+        self.message = message
+        self.timed_out = timed_out
+
+    def __repr__(self) -> str:
+        return (f"Started(ok={self.ok!r}, pid={self.pid!r}, exit_code={self.exit_code!r}, "
+                f"message={self.message!r}, timed_out={self.timed_out!r})")
 
 
 def spawn(argv: list[str], env: dict[str, str], stderr_path: str, cwd: str,
           timeout: float = READY_TIMEOUT) -> Started:
     """Start `argv` with setsid and stdin /dev/null; wait for READY or its exit."""
+    import subprocess  # only start needs it: status and stop stay light
+
     _rotate(stderr_path)
     try:
         err_fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
@@ -117,6 +129,8 @@ def _rotate(path: str) -> None:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    import subprocess
+
     try:
         proc.kill()
         proc.wait(10)

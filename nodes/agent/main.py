@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from typing import Any, NoReturn
 
-import msgpack
-
-from . import css, log, memcache, replace
+# Start-up time is most of a short call's cost on a host (the admin runs one `paxos-node` per
+# member and command): modules only some verbs need (msgpack output, the log) are
+# imported where they are used.
+from . import css, memcache, replace
 from .errors import AgentError, BadEtc, Usage, clean
 from .etc import deployed_commit
 from .paths import Home, cell_name, member_no
@@ -153,7 +153,8 @@ def _command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    doc: dict[str, Any] = {"ok": False, "command": _command(argv), "host": socket.gethostname(),
+    # os.uname().nodename is what socket.gethostname() returns, without importing socket
+    doc: dict[str, Any] = {"ok": False, "command": _command(argv), "host": os.uname().nodename,
                            "deployed": None}
     fmt = "msgpack" if _wants_msgpack(argv) else "json"
     code = 0
@@ -208,6 +209,8 @@ def _wants_msgpack(argv: list[str]) -> bool:
 
 
 def _log(ctx: css.Ctx, a: argparse.Namespace, doc: dict, code: int) -> None:
+    from . import log
+
     try:
         ctx.home.ensure_log()
         result = doc.get("result") or {}
@@ -222,6 +225,8 @@ def _log(ctx: css.Ctx, a: argparse.Namespace, doc: dict, code: int) -> None:
 
 def _emit(doc: dict, fmt: str) -> None:
     if fmt == "msgpack":
+        import msgpack
+
         sys.stdout.buffer.write(msgpack.packb(doc, use_bin_type=True))
         sys.stdout.buffer.flush()
     else:

@@ -15,7 +15,6 @@ leader may be the member being replaced (its address is only in the cell file)."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -198,6 +197,8 @@ def join(ctx: css.Ctx, cell: str, no: int, timeout: float) -> dict:
 
 
 def _cell_call(coro: object, what: str, unknown_ok: bool = False) -> dict:
+    import asyncio  # only the steps that talk to the cell need it: keep start-up light
+
     try:
         res = asyncio.run(coro)  # type: ignore[arg-type]
     except RequestError as e:

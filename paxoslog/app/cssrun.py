@@ -8,7 +8,6 @@ happened (entries, failure lines); the CLI layer prints them.
 
 from __future__ import annotations
 
-import secrets
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -228,6 +227,8 @@ def start_order(members: list[Member]) -> list[Member]:
 
 
 def new_cell_id() -> str:
+    import secrets  # only a new cell needs it; `status css` stays light
+
     return secrets.token_hex(16)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -109,6 +108,8 @@ def parse_reply(host: str, code: int, stdout: bytes, stderr: bytes) -> AgentRepl
 
 def call_local(home_root: str, args: Sequence[str], *,
                timeout: float = DEFAULT_TIMEOUT) -> AgentReply:
+    import subprocess  # only hosts local by rule (L) need it: remote calls stay light
+
     argv = [*local_node_command(), "--home", home_root, "--format", "json", *args]
     host = "localhost"
     try:

@@ -16,8 +16,6 @@ import stat
 import threading
 from pathlib import Path
 
-import paramiko
-
 from paxoslog import fsutil
 from paxoslog.errors import PaxosError
 from paxoslog.remote.hostpatterns import (
@@ -34,6 +32,7 @@ from paxoslog.remote.hostpatterns import (
     parse_line,
     recordable,
 )
+from paxoslog.remote.paramikoload import paramiko
 
 __all__ = ["KeyStatus", "KnownHosts", "KnownHostsError", "fingerprint", "key_type",
            "known_hosts_name", "recordable"]

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
+from paxoslog.remote.paramikoload import paramiko
 from paxoslog.remote.ssherrors import ConnectFailed, SSHTimeout, TooLarge, UnsafePath
 
 if TYPE_CHECKING:

@@ -18,8 +18,6 @@ import threading
 import time
 from collections.abc import Sequence
 
-import paramiko
-
 from paxoslog.remote.hostkeys import (
     KeyStatus,
     KnownHosts,
@@ -28,6 +26,7 @@ from paxoslog.remote.hostkeys import (
     key_type,
     recordable,
 )
+from paxoslog.remote.paramikoload import paramiko
 from paxoslog.remote.sftpfiles import RemoteFiles, remote_path, watchdog
 from paxoslog.remote.sshconfig import (
     Endpoint,

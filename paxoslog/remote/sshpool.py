@@ -8,11 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TextIO, TypeVar
 
-import paramiko
-
 from paxoslog.errors import RemoteError, describe_os_error
 from paxoslog.remote.hostkeys import KnownHosts
 from paxoslog.remote.hostreport import FAILED, UNREACHABLE, HostReporter
+from paxoslog.remote.paramikoload import paramiko
 from paxoslog.remote.ssh import Connection, HostSpec, SSHError, SSHOptions, connect
 
 T = TypeVar("T")
