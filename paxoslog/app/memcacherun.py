@@ -124,7 +124,7 @@ def status(session: Session, mid: int | None, css: str | None,
            name_space: str | None) -> tuple[list[dict], int]:
     """The §4.6 documents of the selected instances (registered, matching every filter,
     ascending id) and the exit code: 0 when at least one is selected and all run."""
-    from paxoslog.cli.reports import select_memcaches
+    from paxoslog.core.model import select_memcaches
 
     chosen = sorted(select_memcaches(session.head()[2], mid, css, name_space),
                     key=lambda m: m.id)

@@ -135,15 +135,6 @@ def memcache_yaml(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def select_memcaches(t: Topology, mid: int | None = None, css: str | None = None,
-                     name_space: str | None = None) -> list[Memcache]:
-    return [
-        m for m in t.memcaches
-        if (mid is None or m.id == mid) and (css is None or m.css == css)
-        and (name_space is None or m.name_space == name_space)
-    ]
-
-
 # list --------------------------------------------------------------------------------------
 
 def list_output(keys: list, as_json: bool) -> str:

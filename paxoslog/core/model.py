@@ -117,6 +117,16 @@ class Topology:
 EMPTY = Topology()
 
 
+def select_memcaches(t: Topology, mid: int | None = None, css: str | None = None,
+                     name_space: str | None = None) -> list[Memcache]:
+    """The instances matching every filter given (`show`/`status memcache`'s -i, -c, -N)."""
+    return [
+        m for m in t.memcaches
+        if (mid is None or m.id == mid) and (css is None or m.css == css)
+        and (name_space is None or m.name_space == name_space)
+    ]
+
+
 def to_plain(topology: Topology) -> dict[str, Any]:
     """A msgpack/JSON-ready dict; inverse of `schema.from_plain`."""
     return {

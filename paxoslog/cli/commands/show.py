@@ -6,7 +6,7 @@ from typing import Any
 
 from paxoslog.app.session import Session
 from paxoslog.cli import reports
-from paxoslog.core.model import Topology
+from paxoslog.core.model import Topology, select_memcaches
 
 
 def _topology(session: Session, ns: Any) -> Topology:
@@ -32,7 +32,7 @@ def _cells(session: Session, ns: Any) -> list:
 
 
 def _memcaches(session: Session, ns: Any) -> list:
-    return reports.select_memcaches(_topology(session, ns), getattr(ns, "id", None),
+    return select_memcaches(_topology(session, ns), getattr(ns, "id", None),
                                     getattr(ns, "css", None), getattr(ns, "name_space", None))
 
 
