@@ -51,7 +51,8 @@ class ReplaceSite:
         # the cell secret: on the members' hosts and in the admin's etc/cell, from where the
         # replace ships it to the new host (deploy does not ship keys yet)
         key = self.home / "etc" / "cell" / f"{CELL}.key"
-        generate_key(str(key))
+        if not key.exists():  # deploy makes and ships it since the cell keys landed
+            generate_key(str(key))
         for h in self.members:
             dest = h.home / "etc" / "cell" / f"{CELL}.key"
             dest.write_bytes(key.read_bytes())
