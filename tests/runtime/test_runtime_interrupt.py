@@ -75,3 +75,37 @@ def test_ctrl_c_with_a_hung_member_host(rt, verb):
     assert proc.stdout.read() == b""
     # nothing was started: the state round never ended
     assert all(rt.pid(i) is None for i in range(3))
+
+
+def test_ctrl_c_of_install_with_a_hung_host(rt):
+    rt.register()
+    hosts = [h.addr for h in rt.hosts]
+    hung = rt.members[1].addr
+    pid = int((rt.cluster.host(hung).confdir / "sshd.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    leader, follower = pty.openpty()
+    live = [h for h in hosts if h != hung]
+    try:
+        proc = subprocess.Popen([PAXOS, "install"], env={**rt.env, "COLUMNS": "200"},
+                                stdout=subprocess.PIPE, stderr=follower,
+                                stdin=subprocess.DEVNULL)
+        os.close(follower)
+        # the hosts were installed by this build already (tests/agent_hosts.py)
+        seen = _read_until(leader, [f"{h}: unchanged".encode() for h in live],
+                           time.monotonic() + 120)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        elapsed = time.monotonic() - start
+        rest = _read_until(leader, [b"WARNING: interrupted!"], time.monotonic() + 5)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        os.close(leader)
+    assert proc.returncode == 130
+    assert elapsed < 1.0, elapsed
+    text = (seen + rest).decode()
+    assert "Traceback" not in text
+    assert f"; not finished: {hung}\r\n" in text, text
+    for h in live:
+        assert f"{h} (unchanged)" in text
+    assert proc.stdout.read() == b""
