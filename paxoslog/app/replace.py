@@ -142,32 +142,44 @@ def join_learner(agents: Agents, host: Host, cell: str, no: int, conf: bytes,
     reason = place({join_path(cell): (conf, 0o644)}, [])
     if reason is not None:
         return f"{host.hostname}: ship failed: {reason}"
-    failure = None
-    for _ in range(join_rounds):
-        join = step("join", "--timeout", str(JOIN_CALL), timeout=JOIN_CALL + CALL_SLACK)
-        if join.ok or join.code != TIMED_OUT:
-            break
-        if show is not None:
-            show(f"{cell}#{no} on {host.hostname}: {join.reason}")
-    else:
-        failure = JOIN_TIMEOUT_MESSAGE
-    version = join.result.get("config_version") if join.ok else None
-    if failure is None and not (join.ok and isinstance(version, int)):
-        failure = f"{host.hostname}: join failed: {join.reason or 'no configuration version'}"
+    try:
+        failure = _join_and_promote(step, host.hostname, cell, no, join_rounds, show)
+    except KeyboardInterrupt:
+        # not promoted (or not known to be): a learner left behind would never vote, and the
+        # next start css would not see the member as empty any more
+        rollback_learner(agents, host, cell, no, place)
+        raise
     if failure is None:
-        promote = step("promote", "--expect-cfg", str(version), "--timeout", str(STEP_TIMEOUT))
-        if promote.ok:
-            # promoted: the member votes from the cell file it was started with, which equals
-            # the deployed one; the host keeps only HEAD's files
-            reason = place({}, [join_path(cell)])
-            return None if reason is None else \
-                f"{host.hostname}: the join file could not be removed: {reason}"
-        failure = f"{host.hostname}: promote failed: {promote.reason or 'no reason given'}"
+        # promoted: the member votes from the cell file it was started with, which equals
+        # the deployed one; the host keeps only HEAD's files
+        reason = place({}, [join_path(cell)])
+        return None if reason is None else \
+            f"{host.hostname}: the join file could not be removed: {reason}"
     back = rollback_learner(agents, host, cell, no, place)
     if not back.ok:
         failure += (f"; the rollback on {host.hostname} failed too ({back.reason}): run "
                     f"`paxos-node replace css {cell} {no} --step abort` there")
     return failure
+
+
+def _join_and_promote(step: Callable[..., Outcome], host: str, cell: str, no: int,
+                      join_rounds: int, show: Callable[[str], None] | None) -> str | None:
+    """join (repeated while the learner catches up), then promote: None, or the failure."""
+    for _ in range(join_rounds):
+        join = step("join", "--timeout", str(JOIN_CALL), timeout=JOIN_CALL + CALL_SLACK)
+        if join.ok or join.code != TIMED_OUT:
+            break
+        if show is not None:
+            show(f"{cell}#{no} on {host}: {join.reason}")
+    else:
+        return f"{host}: {cell}#{no}: {JOIN_TIMEOUT_MESSAGE} ({join.reason})"
+    version = join.result.get("config_version") if join.ok else None
+    if not (join.ok and isinstance(version, int) and not isinstance(version, bool)):
+        return f"{host}: join failed: {join.reason or 'no configuration version'}"
+    promote = step("promote", "--expect-cfg", str(version), "--timeout", str(STEP_TIMEOUT))
+    if not promote.ok:
+        return f"{host}: promote failed: {promote.reason or 'no reason given'}"
+    return None
 
 
 class Driver:

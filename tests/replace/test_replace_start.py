@@ -32,15 +32,18 @@ def _long(site: ReplaceSite) -> list[dict]:
     return doc["server"]
 
 
-def test_start_css_after_cold_replace_joins_the_new_member(site: ReplaceSite) -> None:
-    dead = site.members[0]
-    site.cluster.kill(dead.addr)  # kill -9 of the member and of its host
+def _cold_replace_of_killed_member_0(site: ReplaceSite) -> None:
+    site.cluster.kill(site.members[0].addr)  # kill -9 of the member and of its host
     for no in (1, 2):
         r = site.agent(site.members[no].addr, "stop", "css", CELL, str(no))
         assert r.ok, r
     p = site.paxos("replace", "-n", CELL, "-N", "0", "-a", f"{site.new.addr}:{UPORT}",
                    f"{site.new.addr}:{TPORT}", "--force")
     assert p.returncode == 0, p.stderr
+
+
+def test_start_css_after_cold_replace_joins_the_new_member(site: ReplaceSite) -> None:
+    _cold_replace_of_killed_member_0(site)
     seq = {no: site.status(site.members[no].addr, no)["next_sequence"] for no in (1, 2)}
     assert min(seq.values()) > 0, seq  # the survivors hold the cell's state
 
@@ -64,3 +67,25 @@ def test_start_css_after_cold_replace_joins_the_new_member(site: ReplaceSite) ->
     # a second `start css` is a no-op
     p = site.paxos("start", "css")
     assert (p.returncode, p.stderr) == (0, "")
+
+
+def test_an_empty_member_does_not_join_a_cell_without_quorum(site: ReplaceSite) -> None:
+    _cold_replace_of_killed_member_0(site)
+    bad = site.members[2]
+    conf = bad.home / "etc" / "cell" / f"{CELL}.conf"
+    conf.write_text("0 garbage\n")  # member 2 cannot start: 1 of 3 would run
+    p = site.paxos("start", "css")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    lines = p.stderr.splitlines()
+    assert f"ERROR: {site.new.addr}: {CELL}#0 has no data and cannot join: 1 of 3 members " \
+           "run, 2 needed" in lines, lines
+    # nothing was tried on the new host: no learner, no join file
+    assert not (site.new.home / "data" / CELL / "0").exists()
+    assert not (site.new.home / "etc" / "cell" / f"{CELL}.join.conf").exists()
+    # repaired by a deploy (of that host: the old one is dead), the same command brings the
+    # whole cell up
+    site.ok("deploy", bad.addr)
+    p = site.paxos("start", "css")
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr
+    site.wait(lambda: sum(s["status"] == "running" for s in _long(site)) == 3, timeout=60,
+              what="3 running")
