@@ -9,7 +9,7 @@ happened (entries, failure lines); the CLI layer prints them.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from paxoslog.remote.agentcall import AgentReply, Agents
 from paxoslog.remote.sshconfig import HostSpec
 
 # agent exit codes (nodes.md §4.1)
-NOT_RUNNING, REFUSED, TIMED_OUT, BAD_ETC = 3, 4, 5, 6
+NOT_RUNNING, REFUSED, TIMED_OUT, BAD_ETC, LOCKED = 3, 4, 5, 6, 7
 START_TIMEOUT = 45.0  # the agent waits up to 30 s for readiness, plus the SSH round trip
 STOP_TIMEOUT = 45.0
 STOP_GRACE = 10  # agent --timeout: graceful stop, then (with --force) SIGTERM/SIGKILL
@@ -45,6 +45,7 @@ class Member:
     member_id: str | None = None
     leader: int | None = None  # the leader this member follows
     started: int | None = None  # when its process started (Unix seconds)
+    agent: str | None = None  # `status --long`: "differs (VERSION BUILD)" for another build
 
     @property
     def no(self) -> int:
@@ -127,20 +128,40 @@ def members_of(topology: Topology, cell: Cell) -> list[Member]:
     return [Member(cell.name, s, topology.host(s.taddr)) for s in cell.servers]
 
 
-def status(agents: Agents, topology: Topology, cells: Sequence[Cell]) -> list[list[Member]]:
-    """Every member of every cell at once (§6.3 `status css`), in registration order."""
+def status(agents: Agents, topology: Topology, cells: Sequence[Cell], *,
+           versions: bool = False) -> list[list[Member]]:
+    """Every member of every cell at once (§6.3 `status css`), in registration order.
+    `versions` (`--long`): each member's host is also asked its agent's version, in the same
+    parallel round, and a version or build other than the admin's is noted in `agent`."""
     out = [members_of(topology, c) for c in cells]
     flat = [m for ms in out for m in ms]
     ask = [m for m in flat if m.host is not None]
     for m in flat:
         if m.host is None:
             m.reason = f"host {m.hostname} is not registered"
-    replies = agents.call_many([(m.host, status_args(m.cell, m.no)) for m in ask])  # type: ignore[misc]
-    for m, reply in zip(ask, replies, strict=True):
+    calls = [(m.host, status_args(m.cell, m.no)) for m in ask]
+    hosts = list({m.hostname: m.host for m in ask}.values()) if versions else []
+    replies = agents.call_many([*calls, *((h, ["version"]) for h in hosts)])  # type: ignore[misc]
+    for m, reply in zip(ask, replies[:len(ask)], strict=True):
         member_from(m, reply)
+    differs = {h.hostname: agent_differs(r) for h, r in zip(hosts, replies[len(ask):],
+                                                            strict=True)}
+    for m in ask:
+        m.agent = differs.get(m.hostname)
     for members in out:
         _fill_birth(members)
     return out
+
+
+def agent_differs(reply: AgentReply) -> str | None:
+    """`agent: "differs (0.1.0 0123456789ab)"` for an agent of another version or build than
+    this admin's; None when it is the same or did not say (a failed call shows in `status`)."""
+    from paxoslog.app.agentversion import agent_identity, agent_version_mismatch
+
+    if agent_version_mismatch(reply) is None:
+        return None
+    version, build = agent_identity(reply)  # type: ignore[misc]
+    return f"differs ({version}{' ' + build if build else ''})"
 
 
 def _fill_birth(members: list[Member]) -> None:
@@ -184,14 +205,22 @@ def start_failure(m: Member, reply: AgentReply | None, args: Sequence[str]) -> s
         return f"configuration file to {m.hostname} has not been deployed ({reason})"
     if timed_out or code == TIMED_OUT:
         return f"timeout: {shlex.join(args)}"
+    if code == LOCKED:
+        return locked_line(m, "start")
     # anything else, a missing agent (127: "paxos-node not found on HOST") included
     return f"{m.hostname}: start operation to this host was not accepted ({reason})"
+
+
+def locked_line(m: Member, what: str) -> str:
+    """Exit 7: another agent (another admin's command) holds this member's lock right now."""
+    return (f"{m.hostname}: {m.cell}#{m.no} is busy: another paxos-node command (another "
+            f"admin?) holds its lock; {what} not done, try again when it is finished")
 
 
 def _start_one(agents: Agents, m: Member, extra: Sequence[str], out: Outcome) -> bool:
     args = ["start", "css", m.cell, str(m.no), *extra]
     assert m.host is not None
-    reply = agents.call(m.host, args, timeout=START_TIMEOUT)
+    reply = agents.call_each(m.host, args, timeout=START_TIMEOUT)
     if reply.ok:
         out.started.append(m.no)
         return True
@@ -200,8 +229,10 @@ def _start_one(agents: Agents, m: Member, extra: Sequence[str], out: Outcome) ->
 
 
 def start_cell(agents: Agents, members: list[Member], initialize: bool,
-               cell_id: str | None = None) -> Outcome:
-    """§6.3 `start css` for one cell whose long state is `members`."""
+               cell_id: str | None = None,
+               join: Callable[[Member], str | None] | None = None) -> Outcome:
+    """§6.3 `start css` for one cell whose long state is `members`. `join(m)` brings a member
+    without data into a running cell (`joiner`): None, or its failure line."""
     out = Outcome()
     if initialize:
         if any(m.status == "running" for m in members):
@@ -215,9 +246,32 @@ def start_cell(agents: Agents, members: list[Member], initialize: bool,
     for m in members:
         if m.status == "error":
             out.errors.append(start_failure(m, None, ["start", "css", m.cell, str(m.no)]))
+    # §6.6: a member without data in a cell that has data (a cold replace's new member) is
+    # not started like the others: it joins as a learner once they run, then is promoted
+    empty = [m for m in members if m.fresh and m.host is not None]
     for m in start_order(members):
-        _start_one(agents, m, (), out)
+        if m not in empty:
+            _start_one(agents, m, (), out)
+    if empty:
+        _join_empty(members, empty, join, out)
     return out
+
+
+def _join_empty(members: list[Member], empty: list[Member],
+                join: Callable[[Member], str | None] | None, out: Outcome) -> None:
+    running = sum(m.status == "running" for m in members) + len(out.started)
+    quorum = len(members) // 2 + 1
+    for m in empty:
+        if join is None or running < quorum:
+            out.errors.append(f"{m.hostname}: {m.cell}#{m.no} has no data and cannot join: "
+                              f"{running} of {len(members)} members run, {quorum} needed")
+            continue
+        failure = join(m)
+        if failure is None:
+            out.started.append(m.no)
+            running += 1
+        else:
+            out.errors.append(failure)
 
 
 def start_order(members: list[Member]) -> list[Member]:
@@ -251,6 +305,28 @@ def _initialize(agents: Agents, members: list[Member], cell_id: str, out: Outcom
     return out
 
 
+def joiner(agents: Agents, topology: Topology,
+           show: Callable[[str], None] | None = None) -> Callable[[Member], str | None]:
+    """`start_cell`'s `join`: the agent's replace steps on the member's host, with the cell
+    file HEAD renders for it as the join file (imported here: only a cold replace's next
+    start needs the deploy machinery)."""
+    def join(m: Member) -> str | None:
+        from paxoslog.app import deploy as dep
+        from paxoslog.app.replace import join_learner
+        from paxoslog.core.render import render
+        from paxoslog.store.home import Home
+
+        host = m.host
+        assert host is not None
+        conf = render(topology)[f"etc/cell/{m.cell}.conf"]
+        home = Home(agents.home_root)
+
+        def place(files: dict[str, tuple[bytes, int]], remove: list[str]) -> str | None:
+            return dep.put_files(home, host, agents.session, files, remove=remove)
+        return join_learner(agents, host, m.cell, m.no, conf, place, show=show)
+    return join
+
+
 # ---------------------------------------------------------------- stop
 
 
@@ -273,9 +349,11 @@ def stop_cell(agents: Agents, members: list[Member], force: bool) -> Outcome:
         args = ["stop", "css", m.cell, str(m.no), "--timeout", str(STOP_GRACE)]
         if force:
             args.append("--force")
-        reply = agents.call(m.host, args, timeout=STOP_TIMEOUT)
+        reply = agents.call_each(m.host, args, timeout=STOP_TIMEOUT)
         if reply.ok:
             out.stopped.append(m.no)
+        elif reply.code == LOCKED:
+            out.errors.append(locked_line(m, "stop"))
         else:
             out.errors.append(f"{m.hostname}: stop operation to this host was not accepted. "
                               f"({reply.reason})")

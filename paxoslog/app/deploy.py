@@ -264,6 +264,7 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
                 changes.append(f"create {path}")
             elif have != hashlib.sha256(data).hexdigest():
                 changes.append(f"modify {path}")
+        changes += _key_changes(home, local, fs, host)
         if clean:
             changes += [f"delete {p}" for p in _cell_files(fs)
                         if p not in local.files and not cellkeys.is_kept_key(p, local.files)]
@@ -280,6 +281,26 @@ def dry_run(home: Home, targets: Sequence[Host], session: SSHSession, *,
     return Outcome(list(docs.values()), errors, statuses)
 
 
+def _key_changes(home: Home, local: LocalState, fs: HostFiles, host: str) -> list[str]:
+    """The secrets a deploy would write on a member host: `create` where the host has none
+    (the cell's first deploy makes the admin's own), `modify` where it holds another one.
+    Read only: the preview makes no secret."""
+    changes = []
+    for cell in cellkeys.member_cells(local.topology, host):
+        path = cellkeys.key_path(cell)
+        have = fs.sha256(path)
+        if have is None:
+            changes.append(f"create {path}")
+            continue
+        try:
+            mine = cellkeys.read_key(home, cell)
+        except cellkeys.BadKey:
+            mine = None  # the deploy itself reports a damaged local secret
+        if mine is not None and have != hashlib.sha256(mine).hexdigest():
+            changes.append(f"modify {path}")
+    return changes
+
+
 def _diffs(fs: HostFiles, host: str, local: LocalState, changes: list[str]) -> str:
     """The unified diffs of the files `changes` creates, modifies or deletes."""
     from paxoslog.app.filediff import host_file, unified
@@ -287,6 +308,8 @@ def _diffs(fs: HostFiles, host: str, local: LocalState, changes: list[str]) -> s
     out = []
     for change in changes:
         action, path = change.split(" ", 1)
+        if cellkeys.key_cell(path) is not None and path not in local.files:
+            continue  # a secret is never shown
         if action in ("create", "modify", "delete"):
             before = None if action == "create" else host_file(fs, path)
             out.append(unified(host, path, before, local.files.get(path)))

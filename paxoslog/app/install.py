@@ -37,6 +37,7 @@ from paxoslog.app.deploy import spec_of
 from paxoslog.core.model import Host
 from paxoslog.errors import RemoteError
 from paxoslog.remote.agentcall import parse_reply
+from paxoslog.remote.hostreport import HostReporter
 from paxoslog.remote.locality import is_local
 from paxoslog.remote.ssh import Connection
 from paxoslog.remote.sshpool import SSHSession
@@ -252,12 +253,15 @@ class Installer:
         return doc
 
 
-def install(cache: Path, targets: Sequence[Host], session: SSHSession) -> list[dict[str, Any]]:
+def install(cache: Path, targets: Sequence[Host], session: SSHSession,
+            reporter: HostReporter | None = None) -> list[dict[str, Any]]:
     """One document per target, in target order: `installed`, `unchanged`, `local` or `error`
-    (with `reason`); one host's failure never stops the others."""
+    (with `reason`); one host's failure never stops the others. A `reporter` hears of each
+    remote host as it finishes (and of Ctrl-C, which returns at once)."""
     inst = Installer(cache)
     remote = [h for h in targets if not is_local(h)]
-    many = session.run_many([spec_of(h) for h in remote], inst.install)
+    many = session.run_many([spec_of(h) for h in remote], inst.install, reporter=reporter,
+                            label=lambda doc: doc["status"])
     out = []
     for h in targets:
         if is_local(h):

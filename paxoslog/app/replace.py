@@ -21,7 +21,16 @@ from paxoslog.core.decide import Command, decide
 from paxoslog.core.events import apply
 from paxoslog.core.model import Host, Topology
 from paxoslog.core.render import render
-from paxoslog.core.replace import Action, Outcome, Plan, advance, replace_mode, start
+from paxoslog.core.replace import (
+    JOIN_TIMEOUT_MESSAGE,
+    TIMED_OUT,
+    Action,
+    Outcome,
+    Plan,
+    advance,
+    replace_mode,
+    start,
+)
 from paxoslog.errors import NotFound, PaxosError, Refused, RemoteError
 from paxoslog.remote.agentcall import NO_REPLY, NOT_INSTALLED, AgentReply, Agents
 from paxoslog.remote.sshpool import SSHSession
@@ -89,6 +98,88 @@ def check_agent(agents: Agents, host: Host) -> None:
         # the SSH layer's reason does not always name the host; the operator needs it
         raise RemoteError(reason if reason.startswith(f"{host.hostname}:")
                           else f"{host.hostname}: {reason}")
+
+
+def rollback_learner(agents: Agents, host: Host, cell: str, no: int,
+                     place: Callable[[dict[str, tuple[bytes, int]], list[str]], str | None]
+                     ) -> Outcome:
+    """Before the point of no return: the learner is removed from the cell, stopped, its data
+    directory moved aside, and the join file removed (`place(files, remove)` writes and
+    removes files on the learner's host)."""
+    args = ["replace", "css", cell, str(no), "--step", "abort", "--timeout", str(STEP_TIMEOUT)]
+    abort = _outcome(agents.call_each(host, args, timeout=STEP_TIMEOUT + CALL_SLACK))
+    if not abort.ok:
+        return abort
+    reason = place({}, [join_path(cell)])
+    return Outcome(reason is None, 0 if reason is None else 1, reason=reason or "")
+
+
+def join_path(cell: str) -> str:
+    return f"etc/cell/{cell}.join.conf"
+
+
+def join_learner(agents: Agents, host: Host, cell: str, no: int, conf: bytes,
+                 place: Callable[[dict[str, tuple[bytes, int]], list[str]], str | None], *,
+                 check_wait: float = 30.0, join_rounds: int = 60,
+                 show: Callable[[str], None] | None = None) -> str | None:
+    """§6.6 "at the next start css the new member starts empty and catches up from the others
+    as a learner before voting": check -> join file (the deployed cell file: the member's line
+    is already its own) -> join (repeated while it catches up) -> promote -> join file removed.
+    The cell's configuration already names this host, so no event and no deploy follow. Returns
+    None, or the one-line failure (after rolling the learner back when it had started)."""
+    import time
+
+    def step(name: str, *extra: str, timeout: float = STEP_TIMEOUT + CALL_SLACK) -> Outcome:
+        args = ["replace", "css", cell, str(no), "--step", name, *extra]
+        return _outcome(agents.call_each(host, args, timeout=timeout))
+
+    # the survivors were just started: poll until they elected a leader and caught up
+    deadline = time.monotonic() + check_wait
+    while not (check := step("check")).ok and time.monotonic() < deadline:
+        time.sleep(0.3)
+    if not check.ok:
+        return f"{host.hostname}: check failed: {check.reason or 'no reason given'}"
+    reason = place({join_path(cell): (conf, 0o644)}, [])
+    if reason is not None:
+        return f"{host.hostname}: ship failed: {reason}"
+    try:
+        failure = _join_and_promote(step, host.hostname, cell, no, join_rounds, show)
+    except KeyboardInterrupt:
+        # not promoted (or not known to be): a learner left behind would never vote, and the
+        # next start css would not see the member as empty any more
+        rollback_learner(agents, host, cell, no, place)
+        raise
+    if failure is None:
+        # promoted: the member votes from the cell file it was started with, which equals
+        # the deployed one; the host keeps only HEAD's files
+        reason = place({}, [join_path(cell)])
+        return None if reason is None else \
+            f"{host.hostname}: the join file could not be removed: {reason}"
+    back = rollback_learner(agents, host, cell, no, place)
+    if not back.ok:
+        failure += (f"; the rollback on {host.hostname} failed too ({back.reason}): run "
+                    f"`paxos-node replace css {cell} {no} --step abort` there")
+    return failure
+
+
+def _join_and_promote(step: Callable[..., Outcome], host: str, cell: str, no: int,
+                      join_rounds: int, show: Callable[[str], None] | None) -> str | None:
+    """join (repeated while the learner catches up), then promote: None, or the failure."""
+    for _ in range(join_rounds):
+        join = step("join", "--timeout", str(JOIN_CALL), timeout=JOIN_CALL + CALL_SLACK)
+        if join.ok or join.code != TIMED_OUT:
+            break
+        if show is not None:
+            show(f"{cell}#{no} on {host}: {join.reason}")
+    else:
+        return f"{host}: {cell}#{no}: {JOIN_TIMEOUT_MESSAGE} ({join.reason})"
+    version = join.result.get("config_version") if join.ok else None
+    if not (join.ok and isinstance(version, int) and not isinstance(version, bool)):
+        return f"{host}: join failed: {join.reason or 'no configuration version'}"
+    promote = step("promote", "--expect-cfg", str(version), "--timeout", str(STEP_TIMEOUT))
+    if not promote.ok:
+        return f"{host}: promote failed: {promote.reason or 'no reason given'}"
+    return None
 
 
 class Driver:
@@ -169,7 +260,7 @@ class Driver:
         raise ValueError(f"unknown action {kind}")
 
     def _join_path(self) -> str:
-        return f"etc/cell/{self.req.cell}.join.conf"
+        return join_path(self.req.cell)
 
     def _ship(self, plan: Plan) -> Outcome:
         """§6.6 step 2: HEAD's files, the provisional join file (HEAD's lines with line NO at
@@ -199,13 +290,10 @@ class Driver:
         data directory moved aside, and the join file removed."""
         from paxoslog.app import deploy as dep
 
-        abort = self._call(plan.new_host, self._args("abort", "--timeout", str(STEP_TIMEOUT)),
-                           STEP_TIMEOUT + CALL_SLACK)
-        if not abort.ok:
-            return abort
-        reason = dep.put_files(self.session.home, _host(self.topology, plan.new_host), self.ssh,
-                               {}, remove=[self._join_path()])
-        return Outcome(reason is None, 0 if reason is None else 1, reason=reason or "")
+        host = _host(self.topology, plan.new_host)
+        return rollback_learner(self.agents, host, plan.cell, plan.no,
+                                lambda files, remove: dep.put_files(
+                                    self.session.home, host, self.ssh, files, remove=remove))
 
     def _commit(self, plan: Plan) -> Outcome:
         try:

@@ -23,6 +23,8 @@ def server_doc(m: Member, long: bool) -> dict[str, Any]:
         doc["next_sequence"] = m.next_sequence
     else:
         doc["reason"] = m.reason or "unknown"
+    if m.agent is not None:
+        doc["agent"] = m.agent
     return doc
 
 

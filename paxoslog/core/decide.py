@@ -180,9 +180,13 @@ def _replace(t: Topology, o: Mapping, f: Facts) -> list[Event]:
     if t.host(tcp[0]) is None:
         raise NotFound(tcp[0])
     mode = o.get("mode") or "hot"
-    return [Event("css_member_replaced", {"name": name, "no": no, "uaddr": udp[0],
-                                          "uport": udp[1], "taddr": tcp[0], "tport": tcp[1],
-                                          "mode": mode})]
+    data = {"name": name, "no": no, "uaddr": udp[0], "uport": udp[1], "taddr": tcp[0],
+            "tport": tcp[1], "mode": mode}
+    if name not in t.host(tcp[0]).groups:  # type: ignore[union-attr]
+        # like `register css`: `-g <cell>` selects every member's host; absent otherwise, so
+        # such events stay exactly what older versions wrote
+        data["grouped"] = [tcp[0]]
+    return [Event("css_member_replaced", data)]
 
 
 # memcache ------------------------------------------------------------------------------------

@@ -155,7 +155,19 @@ def _css_member_replaced(t: Topology, d: dict) -> Topology:
         new = Server(d["no"], d["uaddr"], d["uport"], d["taddr"], d["tport"])
         return Cell(cell.name, tuple(new if s.no == d["no"] else s for s in cell.servers))
 
-    return t.with_(cells=tuple(swap(c) for c in t.cells))
+    return t.with_(cells=tuple(swap(c) for c in t.cells),
+                   hosts=_into_group(t.hosts, d.get("grouped", ()), d["name"]))
+
+
+def _into_group(hosts: tuple[Host, ...], grouped: Any, name: str) -> tuple[Host, ...]:
+    """`grouped` hosts join the group `name`; each must be registered."""
+    if not grouped:
+        return hosts
+    missing = set(grouped) - {h.hostname for h in hosts}
+    if missing:
+        raise LogError(f"grouped host {schema._show(sorted(missing)[0])} is not registered")
+    return tuple(_replace(h, {"groups": h.groups + (name,)})
+                 if h.hostname in grouped and name not in h.groups else h for h in hosts)
 
 
 def _memcache_registered(t: Topology, d: dict) -> Topology:

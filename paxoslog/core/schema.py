@@ -257,11 +257,14 @@ def _check_css_unregistered(d: Mapping) -> None:
 
 
 def _check_css_member_replaced(d: Mapping) -> None:
-    d = _mapping(d, "data", _SERVER_KEYS | {"name", "mode"})
+    d = _mapping(d, "data", _SERVER_KEYS | {"name", "mode", "grouped"})
     cell_name(_required(d, "name", "data"))
     server({k: v for k, v in d.items() if k in _SERVER_KEYS})
     if _required(d, "mode", "data") not in ("hot", "cold"):
         raise LogError(f"illegal replace mode {_show(d['mode'])}")
+    # the new member's host joins the cell's group (optional: absent in older logs)
+    for name in _list(d.get("grouped", ()), "grouped"):
+        hostname(name)
 
 
 def _check_memcache_registered(d: Mapping) -> None:

@@ -19,14 +19,16 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paxoslog.core.model import Host
 from paxoslog.remote.locality import is_local
 from paxoslog.remote.sshconfig import HostSpec
 from paxoslog.remote.sshpool import HOST_ERRORS, SSHSession, reason_of
+
+if TYPE_CHECKING:
+    from paxoslog.remote.hostreport import HostReporter
 
 # A status document of three members with long client lists stays far below this.
 MAX_REPLY = 4 << 20
@@ -139,13 +141,20 @@ def call_remote(session: SSHSession, spec: HostSpec, args: Sequence[str], *,
 
 class Agents:
     """The agents of one admin command: `call(host, args)` picks rule (L) or SSH per host;
-    `call_many` runs several calls at once and keeps their order."""
+    `call_many` runs several calls at once and keeps their order.
+
+    With a `reporter` (the command's HostReporter), every call of `call_many` and `call_each`
+    is reported as it finishes, and Ctrl-C returns at once like deploy's: the calls run in
+    daemon threads, so no hung host's timeout is waited for; the reporter says which hosts
+    finished, and KeyboardInterrupt propagates (exit 130)."""
 
     def __init__(self, home_root: str, session: SSHSession,
-                 spec_of: Callable[[Host], HostSpec]) -> None:
+                 spec_of: Callable[[Host], HostSpec],
+                 reporter: HostReporter | None = None) -> None:
         self.home_root = home_root
         self.session = session
         self.spec_of = spec_of
+        self.reporter = reporter
         self._lock = threading.Lock()
 
     def call(self, host: Host, args: Sequence[str], *,
@@ -160,7 +169,62 @@ class Agents:
                   timeout: float = DEFAULT_TIMEOUT) -> list[AgentReply]:
         if not calls:
             return []
+        results: list[AgentReply | None] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        lock = threading.Lock()
+        all_done = threading.Event()
+        bugs: list[BaseException] = []
+        finished = [0]
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not todo or bugs:
+                        return
+                    i = todo.pop(0)
+                host, args = calls[i]
+                try:
+                    results[i] = reply = self.call(host, args, timeout=timeout)
+                    if self.reporter is not None:
+                        self.reporter.done(*_report(reply))
+                except BaseException as e:  # a bug: re-raised in the caller's thread
+                    with lock:
+                        bugs.append(e)
+                with lock:
+                    finished[0] += 1
+                    if finished[0] == len(calls) or bugs:
+                        all_done.set()
+
         workers = max(1, min(self.session.options.max_parallel, len(calls)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agent") as pool:
-            futures = [pool.submit(self.call, h, a, timeout=timeout) for h, a in calls]
-            return [f.result() for f in futures]
+        # daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): after
+        # Ctrl-C nothing waits for a hung host
+        for n in range(workers):
+            threading.Thread(target=worker, name=f"agent-{n}", daemon=True).start()
+        try:
+            all_done.wait()  # interrupted by Ctrl-C in the main thread, unlike join()
+        except KeyboardInterrupt:
+            with lock:
+                todo.clear()
+            if self.reporter is not None:
+                self.reporter.interrupted(list(dict.fromkeys(
+                    h.hostname for (h, _), r in zip(calls, results, strict=True) if r is None)))
+            raise
+        if bugs:
+            raise bugs[0]
+        return results  # type: ignore[return-value]
+
+    def call_each(self, host: Host, args: Sequence[str], *,
+                  timeout: float = DEFAULT_TIMEOUT) -> AgentReply:
+        """One call that is reported and can be interrupted like those of `call_many`
+        (a command's sequential steps: start and stop go member by member)."""
+        return self.call_many([(host, args)], timeout=timeout)[0]
+
+
+def _report(reply: AgentReply) -> tuple[str, str, str | None]:
+    """A finished call as the reporter's (host, status, reason)."""
+    from paxoslog.remote.hostreport import FAILED, UNREACHABLE
+
+    if reply.ok:
+        return reply.host, "ok", None
+    status = UNREACHABLE if reply.code == NO_REPLY and not reply.timed_out else FAILED
+    return reply.host, status, reply.reason

@@ -35,7 +35,8 @@ def test_replace_event_swaps_member_and_renders_new_line() -> None:
                                           "address": ["10.0.0.9:2", "10.0.0.9:3"]}))
     assert ev.type == "css_member_replaced"
     assert ev.data == {"name": "c0", "no": 0, "uaddr": "10.0.0.9", "uport": 2,
-                       "taddr": "10.0.0.9", "tport": 3, "mode": "cold"}
+                       "taddr": "10.0.0.9", "tport": 3, "mode": "cold",
+                       "grouped": ["10.0.0.9"]}
     check_event(ev.type, ev.data)  # what decide produces, the log accepts
     conf = render(apply(t, ev))["etc/cell/c0.conf"].decode().splitlines()
     assert conf[0] == "0 10.0.0.9 2 10.0.0.9 3"

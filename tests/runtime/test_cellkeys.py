@@ -143,3 +143,26 @@ def test_publish_keeps_secrets_and_local_key_is_validated(env, tmp_path):
         read_key(home, "css0")
     with pytest.raises(BadKey):
         ensure_keys(home, head_state(home)[2])
+
+
+def test_dry_run_lists_the_secret_a_deploy_would_create(env):
+    before = env.dry_run().docs
+    # the first deploy makes the secret: on member hosts only, and the preview makes none
+    for doc, h in zip(before, env.hosts, strict=True):
+        has = "create etc/cell/css0.key" in doc["changes"]
+        assert has == (h in env.hosts[:3]), (h.addr, doc)
+    assert not key_of(env.px.home).exists()
+    assert env.deploy().errors == {}
+    assert [d["changes"] for d in env.dry_run().docs] == [[]] * 4
+    # a member host that lost it, or holds another one
+    key_of(env.hosts[0].home).unlink()
+    key_of(env.hosts[1].home).write_bytes(os.urandom(KEY_BYTES))
+    docs = env.dry_run().docs
+    assert [d["changes"] for d in docs] == [["create etc/cell/css0.key"],
+                                            ["modify etc/cell/css0.key"], [], []]
+    # --diff never shows a secret
+    with SSHSession(env.opts) as session:
+        from paxoslog.app import deploy as dep
+
+        out = dep.dry_run(env.home, env.targets(), session, diff=True)
+    assert all(d["diff"] == "" for d in out.docs), out.docs

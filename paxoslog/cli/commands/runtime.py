@@ -34,9 +34,24 @@ def _agents(session: Session) -> Iterator[Any]:
     from paxoslog.app.cssrun import spec_of
     from paxoslog.cli.commands.remote import _ssh_session
     from paxoslog.remote.agentcall import Agents
+    from paxoslog.remote.hostreport import HostReporter
 
+    # per-host lines while it runs on a terminal only (stdout is the report; the spec's
+    # messages are the failure lines); Ctrl-C says which hosts finished, as deploy does
+    reporter = HostReporter(session.err, session.err, lines=_tty(session.err),
+                            progress=False)
     with _ssh_session(session) as ssh:
-        yield Agents(session.home.root, ssh, spec_of)
+        try:
+            yield Agents(session.home.root, ssh, spec_of, reporter=reporter)
+        finally:
+            reporter.close()
+
+
+def _tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _mode(ns: Any) -> str:
@@ -56,7 +71,7 @@ def status_css(session: Session, ns: Any, message: str) -> int:
     if not cells:
         return 0
     with _agents(session) as agents:
-        states = cssrun.status(agents, topology, cells)
+        states = cssrun.status(agents, topology, cells, versions=_mode(ns) == "long")
     session.write(cssreport.render(states, _mode(ns), session.as_json))
     return 0 if cssreport.all_running(states) else 1
 
@@ -80,7 +95,8 @@ def start_css(session: Session, ns: Any, message: str) -> int:
     with _agents(session) as agents:
         for cell in cells:
             (members,) = cssrun.status(agents, topology, [cell])
-            outcome = cssrun.start_cell(agents, members, ns.initialize)
+            outcome = cssrun.start_cell(agents, members, ns.initialize,
+                                        join=cssrun.joiner(agents, topology))
             _report(session, outcome, "ERROR")
             failed = failed or outcome.failed
     return 1 if failed else 0
