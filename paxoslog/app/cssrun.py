@@ -305,28 +305,6 @@ def _initialize(agents: Agents, members: list[Member], cell_id: str, out: Outcom
     return out
 
 
-def joiner(agents: Agents, topology: Topology,
-           show: Callable[[str], None] | None = None) -> Callable[[Member], str | None]:
-    """`start_cell`'s `join`: the agent's replace steps on the member's host, with the cell
-    file HEAD renders for it as the join file (imported here: only a cold replace's next
-    start needs the deploy machinery)."""
-    def join(m: Member) -> str | None:
-        from paxoslog.app import deploy as dep
-        from paxoslog.app.replace import join_learner
-        from paxoslog.core.render import render
-        from paxoslog.store.home import Home
-
-        host = m.host
-        assert host is not None
-        conf = render(topology)[f"etc/cell/{m.cell}.conf"]
-        home = Home(agents.home_root)
-
-        def place(files: dict[str, tuple[bytes, int]], remove: list[str]) -> str | None:
-            return dep.put_files(home, host, agents.session, files, remove=remove)
-        return join_learner(agents, host, m.cell, m.no, conf, place, show=show)
-    return join
-
-
 # ---------------------------------------------------------------- stop
 
 

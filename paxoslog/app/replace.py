@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from paxoslog.app.cssrun import Member
 from paxoslog.app.session import Session, append
 from paxoslog.core.decide import Command, decide
 from paxoslog.core.events import apply
@@ -344,3 +345,23 @@ class Driver:
 
 def run(session: Session, ssh: SSHSession, req: Request, **kw: Any) -> Report:
     return Driver(session, ssh, req, **kw).run()
+
+
+def joiner(agents: Agents, topology: Topology,
+           show: Callable[[str], None] | None = None) -> Callable[[Member], str | None]:
+    """`cssrun.start_cell`'s `join`: the agent's replace steps on the member's host, with the
+    cell file HEAD renders for it as the join file (here, not in cssrun: only a cold replace's
+    next start needs the deploy machinery, and cssrun is below the session)."""
+    def join(m: Member) -> str | None:
+        from paxoslog.app import deploy as dep
+        from paxoslog.store.home import Home
+
+        host = m.host
+        assert host is not None
+        conf = render(topology)[f"etc/cell/{m.cell}.conf"]
+        home = Home(agents.home_root)
+
+        def place(files: dict[str, tuple[bytes, int]], remove: list[str]) -> str | None:
+            return dep.put_files(home, host, agents.session, files, remove=remove)
+        return join_learner(agents, host, m.cell, m.no, conf, place, show=show)
+    return join

@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..core.protocol import Close, Command, Parser, Reply
 
-if TYPE_CHECKING:
-    from .server import PairServer, Proxy
-
 log = logging.getLogger("memcache")
+
+
+# What a connection uses of the proxy and of its pair's server (`shell.server` makes both and
+# imports this module, so they are described here rather than imported back).
+class Proxy(Protocol):
+    suppressed: int
+    workers: Any  # asyncio.Semaphore
+    exe: Any  # the request executor
+
+
+class PairServer(Protocol):
+    backend: Any
+    closing: bool
+    conns: set[Any]
+    pair: Any
 
 
 class ClientConn(asyncio.Protocol):

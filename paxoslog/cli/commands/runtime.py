@@ -88,6 +88,7 @@ def _report(session: Session, outcome: Any, level: str) -> None:
 def start_css(session: Session, ns: Any, message: str) -> int:
     _skip_invoke(session, ns.name)  # before anything imports paramiko
     from paxoslog.app import cssrun
+    from paxoslog.app.replace import joiner
 
     topology = session.head()[2]
     cells = cssrun.select_cells(topology, ns.name)
@@ -96,7 +97,7 @@ def start_css(session: Session, ns: Any, message: str) -> int:
         for cell in cells:
             (members,) = cssrun.status(agents, topology, [cell])
             outcome = cssrun.start_cell(agents, members, ns.initialize,
-                                        join=cssrun.joiner(agents, topology))
+                                        join=joiner(agents, topology))
             _report(session, outcome, "ERROR")
             failed = failed or outcome.failed
     return 1 if failed else 0
