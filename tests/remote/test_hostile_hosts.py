@@ -23,6 +23,7 @@ from paxoslog.app import fetch as fetch_mod
 from paxoslog.app.fetch import fetch, target_spec
 from paxoslog.core.model import EMPTY
 from paxoslog.errors import RemoteError, UsageError
+from paxoslog.fsutil import UnsafePath as LocalUnsafePath
 from paxoslog.remote.hostfs import LocalFS
 from paxoslog.remote.ssh import HostSpec, UnsafePath, connect
 from paxoslog.remote.sshpool import SSHSession
@@ -197,9 +198,13 @@ def test_a_local_host_with_a_symlinked_cell_dir_is_refused(env, tmp_path):
     shutil.move(env.px.home / "etc/cell", victim)
     (victim / "stale.conf").write_text("keep me\n")
     (env.px.home / "etc/cell").symlink_to(victim)
-    out = env.deploy("127.0.0.1", clean=True)
-    assert out.errors == {"127.0.0.1": "refusing to follow symlink ~/etc/cell"}
+    # the admin's own etc/cell holds the cell secrets: a symlink there refuses the whole deploy
+    # before any host is touched (one line from the CLI), and nothing is written through it
+    with pytest.raises(LocalUnsafePath, match=r"etc/cell is a symbolic link or not a directory: "
+                                         r"refusing to write through it$"):
+        env.deploy("127.0.0.1", clean=True)
     assert (victim / "stale.conf").read_text() == "keep me\n"
+    assert sorted(p.name for p in victim.iterdir()) == ["css0.conf", "stale.conf"]
 
 
 # ---------------------------------------------------------------- item 7.1: paths outside ~/etc
