@@ -64,13 +64,18 @@ def test_key_login_runs_a_login_shell_with_quoted_arguments(cluster, opts):
 
 def test_login_shell_is_used(cluster, opts):
     # bash -lc reads ~/.profile: the spec relies on it for the login PATH
-    home = cluster.host(cluster.addrs[1]).home
-    (home / ".profile").write_text("export PAXOS_PROFILE_READ=yes\n")
+    # (the profile holds the PATH line of the session's `paxos install`: kept, then restored)
+    profile = cluster.host(cluster.addrs[1]).home / ".profile"
+    before = profile.read_bytes() if profile.exists() else None
+    profile.write_bytes((before or b"") + b"export PAXOS_PROFILE_READ=yes\n")
     try:
         with connect(HostSpec(cluster.addrs[1], "paxos"), opts) as conn:
             assert conn.run(["printenv", "PAXOS_PROFILE_READ"]).stdout == b"yes\n"
     finally:
-        (home / ".profile").unlink()
+        if before is None:
+            profile.unlink()
+        else:
+            profile.write_bytes(before)
 
 
 def test_per_host_user_and_port_do_not_leak(cluster, tmp_path):

@@ -27,6 +27,7 @@ def _admin(cluster: TestCluster, tmp_path: Path, hosts) -> Paxos:
 
 def test_diff_of_a_hand_edited_file_and_of_a_new_one(cluster: TestCluster, tmp_path: Path):
     a, b = cluster.hosts[8:10]
+    wipe(b)  # registered later: what another test deployed there must not look diverged
     px = _admin(cluster, tmp_path, [a])
     px.ok("deploy")
     px.ok("register", "host", "--user", "paxos", b.addr)
