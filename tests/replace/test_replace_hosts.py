@@ -17,21 +17,6 @@ from paxoslog.store.home import Home
 from tests.replace.replace_site import CELL, TPORT, UPORT, ReplaceSite, chown_paxos
 
 
-@pytest.fixture
-def site(agent_cluster, agent_env, tmp_path, monkeypatch):
-    for k, v in agent_env.items():  # the in-process agent calls of the site and driver
-        monkeypatch.setenv(k, v)
-    s = ReplaceSite(agent_cluster, tmp_path, agent_env)
-    try:
-        s.start_members()
-        s.wait(lambda: s.leader({i: h.addr for i, h in enumerate(s.members)}) is not None,
-               what="a leader")
-        yield s
-    finally:
-        s.close()
-        agent_cluster.revive_killed()
-
-
 def _address(site: ReplaceSite) -> list[str]:
     return [f"{site.new.addr}:{UPORT}", f"{site.new.addr}:{TPORT}"]
 

@@ -5,24 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.replace.replace_site import CELL, TPORT, UPORT, ReplaceSite
-
-
-@pytest.fixture
-def site(agent_cluster, agent_env, tmp_path, monkeypatch):
-    for k, v in agent_env.items():
-        monkeypatch.setenv(k, v)
-    s = ReplaceSite(agent_cluster, tmp_path, agent_env)
-    try:
-        s.start_members()
-        s.wait(lambda: s.leader({i: h.addr for i, h in enumerate(s.members)}) is not None,
-               what="a leader")
-        yield s
-    finally:
-        s.close()
-        agent_cluster.revive_killed()
 
 
 def _long(site: ReplaceSite) -> list[dict]:

@@ -8,21 +8,9 @@ import os
 import signal
 import stat
 
-import pytest
 import yaml
 
-from tests.runtime.rt_hosts import CELL, RtCell, yaml_docs
-
-
-@pytest.fixture
-def rt(cluster, agent_env, tmp_path):
-    if len(cluster.hosts) < 5:
-        pytest.fail("the runtime tests need 5 hosts (PAXOS_TEST_HOSTS >= 5)")
-    c = RtCell(cluster, tmp_path / "home", cluster.hosts[-5:], agent_env)
-    try:
-        yield c
-    finally:
-        c.close()
+from tests.runtime.rt_hosts import CELL, yaml_docs
 
 
 def test_walkthrough_start_status_stop(rt):

@@ -13,18 +13,6 @@ import time
 import pytest
 
 from tests.conftest import PAXOS
-from tests.runtime.rt_hosts import RtCell
-
-
-@pytest.fixture
-def rt(cluster, agent_env, tmp_path):
-    if len(cluster.hosts) < 5:
-        pytest.fail("the runtime tests need 5 hosts (PAXOS_TEST_HOSTS >= 5)")
-    c = RtCell(cluster, tmp_path / "home", cluster.hosts[-5:], agent_env)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _read_until(fd: int, want: list[bytes], deadline: float) -> bytes:

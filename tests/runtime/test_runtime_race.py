@@ -10,20 +10,7 @@ import fcntl
 import os
 import pwd
 
-import pytest
-
 from tests.runtime.rt_hosts import CELL, RtCell
-
-
-@pytest.fixture
-def rt(cluster, agent_env, tmp_path):
-    if len(cluster.hosts) < 5:
-        pytest.fail("the runtime tests need 5 hosts (PAXOS_TEST_HOSTS >= 5)")
-    c = RtCell(cluster, tmp_path / "home", cluster.hosts[-5:], agent_env)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def hold_lock(rt: RtCell, no: int) -> int:

@@ -9,22 +9,11 @@ import tempfile
 
 import pytest
 
-from tests.runtime.rt_hosts import RtCell, yaml_docs
+from tests.runtime.rt_hosts import yaml_docs
 
 FAKE_VERSION = {"ok": True, "command": "version", "host": "h", "deployed": None,
                 "result": {"agent": "0.0.1", "build": "0123456789ab", "css": 1,
                            "protocol": 1, "python": "3.11.2"}}
-
-
-@pytest.fixture
-def rt(cluster, agent_env, tmp_path):
-    if len(cluster.hosts) < 5:
-        pytest.fail("the runtime tests need 5 hosts (PAXOS_TEST_HOSTS >= 5)")
-    c = RtCell(cluster, tmp_path / "home", cluster.hosts[-5:], agent_env)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture
