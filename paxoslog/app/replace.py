@@ -170,22 +170,28 @@ def join_learner(agents: Agents, host: Host, cell: str, no: int, conf: bytes,
 
 def _join_and_promote(step: Callable[..., Outcome], host: str, cell: str, no: int,
                       join_rounds: int, show: Callable[[str], None] | None) -> str | None:
-    """join (repeated while the learner catches up), then promote: None, or the failure."""
-    for _ in range(join_rounds):
-        join = step("join", "--timeout", str(JOIN_CALL), timeout=JOIN_CALL + CALL_SLACK)
-        if join.ok or join.code != TIMED_OUT:
-            break
-        if show is not None:
-            show(f"{cell}#{no} on {host}: {join.reason}")
-    else:
-        return f"{host}: {cell}#{no}: {JOIN_TIMEOUT_MESSAGE} ({join.reason})"
-    version = join.result.get("config_version") if join.ok else None
-    if not (join.ok and isinstance(version, int) and not isinstance(version, bool)):
-        return f"{host}: join failed: {join.reason or 'no configuration version'}"
-    promote = step("promote", "--expect-cfg", str(version), "--timeout", str(STEP_TIMEOUT))
-    if not promote.ok:
-        return f"{host}: promote failed: {promote.reason or 'no reason given'}"
-    return None
+    """join (repeated while the learner catches up), then promote: None, or the failure.
+    A promote refused with ENOT_CAUGHT_UP (the learner fell behind again under writes) sends
+    it back to join, as the replace step function does; the join rounds bound it all."""
+    rounds = 0
+    while True:
+        while True:
+            rounds += 1
+            join = step("join", "--timeout", str(JOIN_CALL), timeout=JOIN_CALL + CALL_SLACK)
+            if join.ok or join.code != TIMED_OUT:
+                break
+            if rounds >= join_rounds:
+                return f"{host}: {cell}#{no}: {JOIN_TIMEOUT_MESSAGE} ({join.reason})"
+            if show is not None:
+                show(f"{cell}#{no} on {host}: {join.reason}")
+        version = join.result.get("config_version") if join.ok else None
+        if not (join.ok and isinstance(version, int) and not isinstance(version, bool)):
+            return f"{host}: join failed: {join.reason or 'no configuration version'}"
+        promote = step("promote", "--expect-cfg", str(version), "--timeout", str(STEP_TIMEOUT))
+        if promote.ok:
+            return None
+        if "ENOT_CAUGHT_UP" not in promote.reason or rounds >= join_rounds:
+            return f"{host}: promote failed: {promote.reason or 'no reason given'}"
 
 
 class Driver:

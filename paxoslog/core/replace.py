@@ -172,8 +172,16 @@ def _after_join(state: State, o: Outcome) -> tuple[State, Action]:
 
 
 def _after_promote(state: State, o: Outcome) -> tuple[State, Action]:
+    p = state.plan
     if not o.ok:
-        return _roll_back(state, _failed(state.plan.new_host, "promote", o))
+        # Under writes the learner falls behind again between its join and the promote: the
+        # leader refuses with ENOT_CAUGHT_UP and nothing changed, so it catches up once more
+        # (another join round) and is promoted then; the join rounds bound the retries.
+        if "ENOT_CAUGHT_UP" in o.reason and state.join_round < p.join_rounds:
+            new, action = _go(state, Action("join", p.new_host), join_round=state.join_round + 1)
+            return replace(new, progress=f"{p.cell}#{p.no} on {p.new_host}: learner fell "
+                                         "behind before its promotion; catching up"), action
+        return _roll_back(state, _failed(p.new_host, "promote", o))
     return _go(state, Action("commit"))
 
 

@@ -93,6 +93,25 @@ def test_join_repeats_with_progress_then_times_out() -> None:
     assert action.message == "cannot start the css server"
 
 
+def test_a_learner_behind_again_at_promote_catches_up_and_is_promoted() -> None:
+    # under writes the learner can fall behind between join and promote: nothing changed, so
+    # it joins (catches up) again and the promote is retried, within the join rounds
+    behind = Outcome(False, 4, reason="promote of ab as c0#0 refused: ENOT_CAUGHT_UP")
+    state, action, seen = walk(HOT, [CHECKED, OK, JOINED, behind])
+    assert (action.kind, action.host) == ("join", "new")
+    assert state.progress and "fell behind" in state.progress
+    state, action = advance(state, Outcome(True, result={"caught_up": True,
+                                                         "config_version": 5}))
+    assert (action.kind, action.expect_cfg) == ("promote", 5)
+    state, action = advance(state, OK)
+    assert action.kind == "commit"
+    # the rounds still bound it: a learner that never keeps up is rolled back
+    state, action, _ = walk(HOT, [CHECKED, OK, JOINED, behind, JOINED, behind, JOINED])
+    assert state.join_round == 3 and action.kind == "promote"
+    state, action = advance(state, behind)
+    assert action.kind == "rollback" and "ENOT_CAUGHT_UP" in state.failure
+
+
 def test_join_without_caught_up_version_rolls_back() -> None:
     _, action, _ = walk(HOT, [CHECKED, OK, Outcome(True, result={"caught_up": True})])
     assert action.kind == "rollback"
