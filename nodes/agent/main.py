@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from . import css, memcache, replace
 from .errors import AgentError, BadEtc, Usage, clean
 from .etc import deployed_commit
-from .paths import Home, cell_name, member_no
+from .paths import Home, cell_name, member_no, seconds
 
 VERSION = "0.1.0"  # only when no paxoslog distribution is installed (run from a source tree)
 MUTATING = {"start", "stop", "wipe", "replace", "apply"}
@@ -30,16 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise Usage(message or f"{self.prog}: usage error")
-
-
-def _timeout(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
-    if not 0 < v <= 3600:
-        raise argparse.ArgumentTypeError("must be in (0, 3600] seconds")
-    return v
 
 
 def _cfg_version(text: str) -> int:
@@ -77,7 +67,7 @@ def build_parser() -> _Parser:
     sp = css_parser("stop")
     sp.add_argument("no", type=member_no)
     sp.add_argument("--force", action="store_true")
-    sp.add_argument("--timeout", type=_timeout, default=30.0)
+    sp.add_argument("--timeout", type=seconds, default=30.0)
     sp.add_argument("--comment", type=_comment, default="")
     sp = css_parser("status")
     sp.add_argument("no", type=member_no, nargs="?")
@@ -89,7 +79,7 @@ def build_parser() -> _Parser:
     sp = css_parser("replace")
     sp.add_argument("no", type=member_no)
     sp.add_argument("--step", required=True, choices=list(replace.STEPS))
-    sp.add_argument("--timeout", type=_timeout, default=300.0)
+    sp.add_argument("--timeout", type=seconds, default=300.0)
     sp.add_argument("--expect-cfg", type=_cfg_version)
     memcache.add_parsers(verbs, objs_of, _Parser)
     return p

@@ -20,6 +20,7 @@ from .css import Ctx, _reread_pid, _wait_exit
 from .errors import BadEtc, Failed, NotRunning, TimedOut, Usage
 from .etc import read_bounded
 from .locks import PidFile, TargetLock
+from .paths import seconds
 
 MAX_CONF = 4 << 20  # the proxy's own --conf limit
 READY_TIMEOUT = 10.0  # admin.md §6.2: start returns once the daemon serves, or fails after 10 s
@@ -46,7 +47,7 @@ def add_parsers(verbs: Any, objs_of: dict[str, Any], parser_class: type) -> None
     sp = objs_of["stop"].add_parser("memcache", add_help=False)
     sp.add_argument("id", type=memcache_id)
     sp.add_argument("--force", action="store_true")
-    sp.add_argument("--timeout", type=_seconds, default=STOP_WAIT)
+    sp.add_argument("--timeout", type=seconds, default=STOP_WAIT)
     sp = objs_of["status"].add_parser("memcache", add_help=False)
     # several ids: the admin asks about exactly the instances it selected, in one call
     sp.add_argument("id", type=memcache_id, nargs="*")
@@ -54,16 +55,6 @@ def add_parsers(verbs: Any, objs_of: dict[str, Any], parser_class: type) -> None
     objs = verbs.add_parser("apply", add_help=False).add_subparsers(
         dest="object", required=True, parser_class=parser_class)
     objs.add_parser("pair", add_help=False).add_argument("id", type=memcache_id)
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
-    if not 0 < v <= 3600:
-        raise argparse.ArgumentTypeError("must be in (0, 3600] seconds")
-    return v
 
 
 def run(a: argparse.Namespace, ctx: Ctx) -> dict:

@@ -5,6 +5,7 @@ line can point outside the home."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 
@@ -76,3 +77,14 @@ class Home:
 
     def ensure_log(self) -> None:
         os.makedirs(self.log, mode=0o700, exist_ok=True)
+
+
+def seconds(text: str) -> float:
+    """A `--timeout` value: (0, 3600] seconds."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 0 < v <= 3600:
+        raise argparse.ArgumentTypeError("must be in (0, 3600] seconds")
+    return v
