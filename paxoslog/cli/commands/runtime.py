@@ -85,10 +85,11 @@ def _report(session: Session, outcome: Any, level: str) -> None:
     session.err.flush()
 
 
-def start_css(session: Session, ns: Any, message: str) -> int:
+def _each_cell(session: Session, ns: Any, act: Any, level: str) -> int:
+    """§6.3: per selected cell, the members' long state, then `act(agents, topology,
+    members)`; exit 1 if any cell's outcome failed."""
     _skip_invoke(session, ns.name)  # before anything imports paramiko
     from paxoslog.app import cssrun
-    from paxoslog.app.replace import joiner
 
     topology = session.head()[2]
     cells = cssrun.select_cells(topology, ns.name)
@@ -96,24 +97,25 @@ def start_css(session: Session, ns: Any, message: str) -> int:
     with _agents(session) as agents:
         for cell in cells:
             (members,) = cssrun.status(agents, topology, [cell])
-            outcome = cssrun.start_cell(agents, members, ns.initialize,
-                                        join=joiner(agents, topology))
-            _report(session, outcome, "ERROR")
+            outcome = act(agents, topology, members)
+            _report(session, outcome, level)
             failed = failed or outcome.failed
     return 1 if failed else 0
+
+
+def start_css(session: Session, ns: Any, message: str) -> int:
+    def act(agents: Any, topology: Any, members: Any) -> Any:
+        from paxoslog.app import cssrun
+        from paxoslog.app.replace import joiner
+
+        return cssrun.start_cell(agents, members, ns.initialize,
+                                 join=joiner(agents, topology))
+    return _each_cell(session, ns, act, "ERROR")
 
 
 def stop_css(session: Session, ns: Any, message: str) -> int:
-    _skip_invoke(session, ns.name)  # before anything imports paramiko
-    from paxoslog.app import cssrun
+    def act(agents: Any, topology: Any, members: Any) -> Any:
+        from paxoslog.app import cssrun
 
-    topology = session.head()[2]
-    cells = cssrun.select_cells(topology, ns.name)
-    failed = False
-    with _agents(session) as agents:
-        for cell in cells:
-            (members,) = cssrun.status(agents, topology, [cell])
-            outcome = cssrun.stop_cell(agents, members, ns.force)
-            _report(session, outcome, "WARNING")
-            failed = failed or outcome.failed
-    return 1 if failed else 0
+        return cssrun.stop_cell(agents, members, ns.force)
+    return _each_cell(session, ns, act, "WARNING")
