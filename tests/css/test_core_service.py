@@ -144,6 +144,26 @@ def test_locks_try_block_fifo_and_recall() -> None:
     assert h.req(a, "unlock", name="L")["err"] == "ENOENT"
 
 
+def test_a_new_holder_is_recalled_at_once_while_others_wait() -> None:
+    """Without this the next holder learned of the queue only at the recall repeat (1 s),
+    which stalled every contended key behind a delegated lock."""
+    h = Harness()
+    a, b, c = h.open(), h.open(), h.open()
+    h.req(a, "lock", name="L", mode="W", recall=True)
+    assert h.req(b, "lock", seq=10, name="L", mode="W", wait=True, recall=True) is None
+    assert h.req(c, "lock", seq=10, name="L", mode="W", wait=True, recall=True) is None
+    h.pushes.clear()
+    fx = h.apply({"op": "unlock", "sid": a, "tok": h.toks[a], "seq": 20, "ack": 0, "name": "L"})
+    granted = h.replies_for(fx)[(b, 10)]["res"]
+    assert h.pushes == [(b, {"ev": "RECALL", "name": "L", "version": granted["version"],
+                             "wanted": "W"})]
+    kinds = [kind for kind, *_ in fx]
+    assert kinds.index("reply") < kinds.index("push")  # the grant reaches b before its recall
+    h.pushes.clear()
+    fx = h.apply({"op": "unlock", "sid": b, "tok": h.toks[b], "seq": 21, "ack": 0, "name": "L"})
+    assert h.replies_for(fx)[(c, 10)]["ok"] and h.pushes == []  # nobody waits behind c
+
+
 def test_upgrade_and_versions_grow() -> None:
     h = Harness()
     a, b = h.open(), h.open()

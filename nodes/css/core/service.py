@@ -295,6 +295,9 @@ class Service:
             self._finish_wait(sid, seq, ok(res), fx)
             if mode == "W":
                 break
+        if lk["waiters"]:
+            # the new holders learn of the queue now, not at the next recall repeat
+            self._recall(name, lk, lk["waiters"][0][0], lk["waiters"][0][2], fx)
         self._drop_if_unused(name)
 
     def _finish_wait(self, sid: int, seq: int, reply: dict, fx: list) -> None:
