@@ -45,3 +45,39 @@ def test_status_stays_within_the_frame_limit(running_cell) -> None:
     r = subprocess.run([sys.executable, "-m", "nodes.css.cli", "--cell", cell.name, "status"],
                        env=cell.env(), capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+def _keys(st: dict) -> set[str]:
+    """Every field name of a status map, nested maps and list-of-map entries included."""
+    out = set()
+    for k, v in st.items():
+        out.add(k)
+        if isinstance(v, dict) and k not in ("init_seen",):  # init_seen is keyed by member
+            out |= _keys(v)
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            out |= _keys(v[0])
+    return out
+
+
+def test_every_status_field_is_documented(running_cell) -> None:
+    """docs/css-protocol.md lists the status fields: a field added without a line there is
+    a field operators cannot read about (nodes.md 2.10 lacked four of them)."""
+    import os
+    import re
+
+    cell = running_cell
+
+    async def go() -> dict:
+        leader = await cell.wait_leader()
+        async with CssClient(cell.addrs()) as c:  # one session, so clients has an entry
+            await c.write("k", b"v")
+            return await status(cell.tcp(leader))
+
+    st = asyncio.run(go())
+    assert st["clients"] and st["members"]
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                            "css-protocol.md"), encoding="utf-8").read()
+    section = doc.split("## Status", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"[a-z_]+", section))
+    missing = sorted(_keys(st) - documented)
+    assert not missing, f"status fields missing from docs/css-protocol.md: {missing}"
