@@ -114,3 +114,13 @@ def test_patch_literal_stays_yaml_with_control_characters():
 
     text = _literal("diff", "+a\x1b[2J\r\n-b\n", colour=False)
     assert yaml.safe_load(text) == {"diff": "+a\\x1b[2J\\r\n-b\n"}
+
+
+def test_diff_escapes_control_characters_of_a_crafted_log():
+    import io
+    from types import SimpleNamespace
+
+    from paxoslog.cli.commands.loglist import coloured_diff
+
+    out = coloured_diff(SimpleNamespace(out=io.StringIO()), "+a\x1b]0;owned\x07\r\n-b\tc\n")
+    assert out == "+a\\x1b]0;owned\\x07\\r\n-b\tc\n"

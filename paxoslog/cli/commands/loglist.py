@@ -68,6 +68,9 @@ def render(session: Any, docs: list[dict], oneline: bool) -> str:
 
 
 def coloured_diff(session: Any, text: str) -> str:
+    """`paxos diff`'s text for the terminal: a crafted log's files may hold control
+    characters, shown escaped as `log -p` shows them."""
+    text = "\n".join(_printable(line) for line in text.split("\n"))
     if not _colour(session):
         return text
     from paxoslog.cli import colour
