@@ -18,6 +18,8 @@ DEFAULT_PORT = 11211
 CONF_MAX = 4 << 20
 _HOST = re.compile(r"^[A-Za-z0-9._:-]{1,253}$")
 
+NAME_SPACE_MAX = 128  # bytes: percent-encoded (x3) it stays well inside a 512-byte CSS name
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -169,8 +171,12 @@ def check(o: Options) -> None:
         raise ProxyConfigError("id must be >= 0")
     if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", o.cell):
         raise ProxyConfigError(f"bad cell name {o.cell!r}")
-    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", o.name_space):
-        raise ProxyConfigError(f"bad name space {o.name_space!r}")
+    ns = o.name_space
+    # the admin's rule (N): non-empty, no whitespace; the CSS names escape the rest
+    if not ns or len(ns.encode("utf-8", "surrogatepass")) > NAME_SPACE_MAX or not \
+            ns.isprintable() or any(c.isspace() for c in ns):
+        raise ProxyConfigError(f"bad name space {ns!r}: 1..{NAME_SPACE_MAX} bytes, printable,"
+                               " no whitespace")
     if not 1 <= o.max_cache_item <= 10_000_000:
         raise ProxyConfigError("--max-cache-item must be 1..10000000")
     if not 1 <= o.workers <= 256:

@@ -27,6 +27,8 @@ def run_cli(home: str, *args: str) -> subprocess.CompletedProcess:
     (["1", "cell0", "space0", "--pair", "127.0.0.1:99999=127.0.0.1"], 2, "port must be"),
     (["1", "cell0", "space0", "-s", "maybe"], 2, "is not on/off"),
     (["1", "cell0", "bad space"], 2, "bad name space"),
+    (["1", "cell0", "bad\x1b[2J"], 2, "bad name space"),
+    (["1", "cell0", "n" * 129], 2, "bad name space"),
     (["1", "nocell", "space0"], 6, "nocell.conf: cannot read"),
 ])
 def test_bad_options_one_line_no_traceback(tmp_path, args, code, msg):
@@ -89,3 +91,28 @@ def test_pid_file_control_socket_and_clean_stop(fenv):
 def test_sigterm_stops_cleanly(fenv):
     assert fenv.proxy.stop() == 0
     assert "stopped" in fenv.proxy.log()
+
+
+def test_any_rule_n_name_space_is_served_and_kept_apart(fenv):
+    """Rule (N) allows any non-blank name space; `a/b` and `.` were refused by the proxy
+    (start memcache failed three times). Their CSS objects are escaped, so `a/b` and `a`
+    never share one."""
+    from nodes.css.client import CssClient
+
+    p, q = (ProxyProc(fenv.home, i, "cell0", fenv.mc.port, ns=ns).start()
+            for i, ns in ((7, "a/b"), (8, ".")))
+    try:
+        for proxy in (p, q):
+            assert talk(proxy.port, b"set nk 0 0 2\r\nhi\r\n", b"\r\n") == b"STORED\r\n"
+            assert talk(proxy.port, b"gets nk\r\n", b"END\r\n").startswith(b"VALUE nk 0 2 ")
+
+        async def names() -> list[str]:
+            async with CssClient(fenv.cell.addrs()) as c:
+                return [n for n, _v in (await c.list("PaxosMemcache/"))["names"]]
+        found = asyncio.run(names())
+        assert any(n.startswith("PaxosMemcache/a%2Fb/") for n in found), found
+        assert any(n.startswith("PaxosMemcache/%2E/") for n in found), found
+        assert not any(n.startswith(("PaxosMemcache/a/", "PaxosMemcache/./")) for n in found)
+    finally:
+        p.kill()
+        q.kill()

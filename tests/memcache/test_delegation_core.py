@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nodes.memcache.core import delegation as dm
 from nodes.memcache.core.cache import ValueCache
-from nodes.memcache.core.meta import CasBlock, Meta, decode
+from nodes.memcache.core.meta import CasBlock, Meta, css_prefix, decode
 
 
 def ready(m: dm.Manager) -> dm.Manager:
@@ -129,3 +129,11 @@ def test_late_grant_is_unlocked_unless_the_key_is_wanted():
     assert m.late_grant("k") == [("unlock", "k")]
     m.request("k", b"k", dm.R)
     assert m.late_grant("k") == []  # a new request is under way: CSS answers it at once
+
+
+def test_css_prefix_escapes_a_name_space_into_one_component():
+    assert css_prefix("space0") == "PaxosMemcache/space0"  # unchanged for the old names
+    assert css_prefix("a/b") == "PaxosMemcache/a%2Fb"
+    assert css_prefix("a%2Fb") != css_prefix("a/b")
+    assert css_prefix(".") == "PaxosMemcache/%2E" and css_prefix("..") == "PaxosMemcache/%2E%2E"
+    assert css_prefix("\u00e9") == "PaxosMemcache/%C3%A9"

@@ -5,11 +5,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import msgpack
 
 RELATIVE_MAX = 60 * 60 * 24 * 30  # memcached: up to 30 days an exptime is relative
 META_BLOCK = 1000
+
+
+def css_prefix(ns: str) -> str:
+    """`PaxosMemcache/<name-space>` (spec 3.2) as one CSS name component: the name space
+    may hold `/`, `%` or be `.` (rule N allows any non-blank text), so it is percent-encoded;
+    names made only of letters, digits and `_.-` (all that was allowed before) are unchanged.
+    Two name spaces therefore never share an object."""
+    part = quote(ns, safe="")
+    if part in (".", ".."):
+        part = part.replace(".", "%2E")
+    return f"PaxosMemcache/{part}"
 
 
 def key_name(ns: str, key: bytes) -> str:

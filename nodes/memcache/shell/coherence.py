@@ -17,10 +17,11 @@ from nodes.css.errors import CssError, RequestError
 from .. import VERSION
 from ..core import delegation as dm
 from ..core.cache import ValueCache
-from ..core.meta import META_BLOCK, RELATIVE_MAX, CasBlock, Meta, decode
+from ..core.meta import META_BLOCK, RELATIVE_MAX, CasBlock, Meta, css_prefix, decode
 from ..errors import CSS_DOWN, DELEGATION_TIMEOUT, Reply, server_error
 
 log = logging.getLogger("memcache.css")
+
 
 
 class Coherence:
@@ -28,7 +29,7 @@ class Coherence:
                  cache: ValueCache, *, max_items: int = 2000, css_wait: float = 5.0,
                  session_timeout: float = 10.0, backend_timeout: float = 3.0,
                  info: dict | None = None) -> None:
-        self.members, self.ns, self.id = members, f"PaxosMemcache/{ns}", proxy_id
+        self.members, self.ns, self.id = members, css_prefix(ns), proxy_id
         self.cache, self.css_wait = cache, css_wait
         self.session_timeout, self.backend_timeout = session_timeout, backend_timeout
         self.mgr = dm.Manager(max_items)
