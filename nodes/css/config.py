@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import socket
+from collections.abc import Callable
 
 from .errors import ConfigError
 
@@ -41,16 +43,39 @@ def _port(text: str, path: str, ln: int) -> int:
     return p
 
 
-def _addr(text: str, path: str, ln: int) -> str:
+def resolve_host(name: str) -> str:
+    """The address of a host name (the admin's rule H allows names in a cell file): IPv4
+    first, so a name like `localhost` meets members bound to 127.0.0.x. Raises OSError."""
+    infos = socket.getaddrinfo(name, None, type=socket.SOCK_DGRAM)
+    infos.sort(key=lambda i: i[0] != socket.AF_INET)
+    if not infos:
+        raise OSError(f"no address for {name}")
+    return str(infos[0][4][0])
+
+
+def _addr(text: str, path: str, ln: int, resolve: Callable[[str], str]) -> str:
+    """An IP address as is; a host name (rule H) resolved once, here: members, replicated
+    configuration and clients then all use the same address."""
     try:
         ipaddress.ip_address(text)
+        return text
     except ValueError:
-        raise ConfigError(f"{path}:{ln}: {text!r} is not an IP address") from None
-    return text
+        pass
+    if len(text) > 253 or not text.isprintable() or any(c in text for c in "@:/"):
+        raise ConfigError(f"{path}:{ln}: {text!r} is neither an IP address nor a host name")
+    try:
+        addr = resolve(text)
+        ipaddress.ip_address(addr)
+    except (OSError, UnicodeError, ValueError) as e:
+        raise ConfigError(f"{path}:{ln}: cannot resolve host {text!r}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+    return addr
 
 
-def parse_cell_config(text: str, path: str = "<config>") -> dict[int, dict]:
-    """Return {no: {"udp": [addr, port], "tcp": [addr, port]}}; ConfigError names file:line."""
+def parse_cell_config(text: str, path: str = "<config>",
+                      resolve: Callable[[str], str] = resolve_host) -> dict[int, dict]:
+    """Return {no: {"udp": [addr, port], "tcp": [addr, port]}} with host names resolved to
+    addresses; ConfigError names file:line."""
     members: dict[int, dict] = {}
     seen: set[tuple[str, str, int]] = set()
     for ln, raw in enumerate(text.splitlines(), 1):
@@ -67,8 +92,8 @@ def parse_cell_config(text: str, path: str = "<config>") -> dict[int, dict]:
             raise ConfigError(f"{path}:{ln}: member number {f[0]!r} is not a number") from None
         if no in members:
             raise ConfigError(f"{path}:{ln}: duplicate member number {no}")
-        udp = [_addr(f[1], path, ln), _port(f[2], path, ln)]
-        tcp = [_addr(f[3], path, ln), _port(f[4], path, ln)]
+        udp = [_addr(f[1], path, ln, resolve), _port(f[2], path, ln)]
+        tcp = [_addr(f[3], path, ln, resolve), _port(f[4], path, ln)]
         for kind, ep in (("udp", udp), ("tcp", tcp)):
             if (kind, ep[0], ep[1]) in seen:
                 raise ConfigError(f"{path}:{ln}: {kind} endpoint {ep[0]}:{ep[1]} used twice")
