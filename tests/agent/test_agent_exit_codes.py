@@ -70,7 +70,7 @@ def test_agent_bad_home_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("line2,needle", [
     ("1 127.0.0.2 x 127.0.0.2 5", ":2: port 'x'"),
     ("1 127.0.0.2 5", ":2: expected 5 fields"),
-    ("1 127.0.0.2:5 5 127.0.0.2 6", ":2: '127.0.0.2:5' is not an IP"),
+    ("1 127.0.0.2:5 5 127.0.0.2 6", ":2: '127.0.0.2:5' is neither an IP address nor a host name"),
     ("1 127.0.0.2 5 127.0.0.2 6 7", ":2: expected 5 fields"),
     ("0 127.0.0.2 5 127.0.0.2 6", ":2: duplicate member number 0"),
     ("1 127.0.0.2 5 127.0.0.2 70000", ":2: port 70000 out of range"),
