@@ -93,15 +93,33 @@ def summary(lat: list[float], seconds: float) -> dict:
     return {"ops": len(lat) / seconds, "p50": q[49] * 1000, "p99": q[98] * 1000}
 
 
-async def throughput(n: int, seconds: float, writer) -> dict:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(n: int, seconds: float, writer, pids: list[int]) -> dict:
+    """Closed-loop writes for `seconds`; also the CPU each write cost the three servers and
+    the load generator (the machine is shared: CPU per write is what load costs)."""
     load = Load()
     task = asyncio.create_task(load.run(n, writer))
     await asyncio.sleep(1.0)  # warm-up (and connection set-up)
     load.lat.clear()
     errors0 = load.errors
-    t0 = time.monotonic()
+    t0, c0, s0 = time.monotonic(), time.process_time(), cpu_seconds(pids)
     await asyncio.sleep(seconds)
     res = summary(list(load.lat), time.monotonic() - t0)
+    done = max(1, len(load.lat))
+    res["server_us"] = (cpu_seconds(pids) - s0) / done * 1e6
+    res["client_us"] = (time.process_time() - c0) / done * 1e6
     res["errors"] = load.errors - errors0
     load.stop.set()
     await task
@@ -153,7 +171,8 @@ class CssBench:
 
     async def row(self, n: int, seconds: float) -> dict:
         try:
-            return await throughput(n, seconds, self.writer)
+            return await throughput(n, seconds, self.writer,
+                                    [p.pid for p in self.cell.procs.values()])
         finally:
             await asyncio.gather(*(c.close() for c in self.sessions), return_exceptions=True)
             self.sessions.clear()
@@ -315,7 +334,7 @@ async def etcd_row(e: Etcd, kind: str, n: int, seconds: float) -> dict:
     clients: list = []
     try:
         w = grpc_writer(e, clients) if kind == "grpc" else http_writer(e)
-        return await throughput(n, seconds, w)
+        return await throughput(n, seconds, w, [p.pid for p in e.procs.values()])
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
@@ -357,7 +376,9 @@ async def bench_all(clients: list[int], seconds: float, kills: int, profile: str
                         r = await etcd_row(e, name.split("-")[1], n, seconds)
                     rows[n][name].append(r)
                     print(f"  rep {rep + 1} {n:>4} clients {name:<10} {r['ops']:>8.0f}/s "
-                          f"p50 {r['p50']:.1f} ms", file=sys.stderr, flush=True)
+                          f"p50 {r['p50']:.1f} ms, cpu/write: servers {r['server_us']:.0f} us, "
+                          f"client {r['client_us']:.0f} us, load {os.getloadavg()[0]:.1f}",
+                          file=sys.stderr, flush=True)
         if kills:
             out["css_failover"] = await css.failover(kills)
             if e is not None:
@@ -384,19 +405,23 @@ def main() -> int:
     clients = [int(x) for x in a.clients.split(",")]
     home = tempfile.mkdtemp(prefix="bench-css-")
     os.environ["HOME"] = home
+    load0 = os.getloadavg()[0]
     try:
         res = asyncio.run(bench_all(clients, a.seconds, a.kills, a.profile, home, a.repeat))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     rows = res["rows"]
     print(f"\nsmall writes, fsync on, {a.seconds:.0f} s per row, median of {a.repeat} "
-          f"repetitions, CSS timing profile: {a.profile}")
+          f"repetitions, CSS timing profile: {a.profile}; load average {load0:.1f} at the "
+          f"start, {os.getloadavg()[0]:.1f} at the end; cpu = CPU per write (servers: all "
+          "three members; cli: the load generator)")
     print(f"{'clients':>7} {'system':<10} {'writes/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>7}")
+          f"{'errors':>7} {'srv cpu us':>10} {'cli cpu us':>10}")
     for n in clients:
         for name, rs in rows[n].items():
             print(f"{n:>7} {name:<10} {_med(rs, 'ops'):>10.0f} {_med(rs, 'p50'):>8.1f} "
-                  f"{_med(rs, 'p99'):>8.1f} {sum(r['errors'] for r in rs):>7}")
+                  f"{_med(rs, 'p99'):>8.1f} {sum(r['errors'] for r in rs):>7} "
+                  f"{_med(rs, 'server_us'):>10.0f} {_med(rs, 'client_us'):>10.0f}")
         etcd = [name for name in rows[n] if name != "css"]
         if etcd:
             # per repetition: CSS against the faster etcd client of that same repetition
