@@ -86,7 +86,11 @@ done
 out=$("$venv/bin/paxos-node" version 2>&1) || fail 14 "$out"
 rm -rf wheels
 for d in venv-*; do
-    case "$d" in "$venv"|"venv-$keep") ;; *) rm -rf "$d" ;; esac
+    case "$d" in "$venv"|"venv-$keep") continue ;; esac
+    # a daemon still running from an older build keeps its venv (lazy imports, its own
+    # restart) until an install after it stopped
+    grep -qasF "$HOME/lib/paxoslog/$d/" /proc/[0-9]*/cmdline && continue
+    rm -rf "$d"
 done
 """
 

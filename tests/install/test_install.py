@@ -233,3 +233,29 @@ def test_status_deploy_reports_an_agent_of_another_build(pristine, cluster, tmp_
     proc, docs = admin.install()
     assert [d["status"] for d in docs] == ["unchanged", "installed"], proc.stderr
     assert "agent" not in list(yaml.safe_load_all(admin.run("status", "deploy").stdout))[1]
+
+
+def test_a_venv_a_daemon_still_runs_from_is_not_pruned(pristine, cluster, tmp_path):
+    """Two installs after a daemon started, its build's venv was deleted under it."""
+    a = pristine[0]
+    admin = Admin(cluster, tmp_path / "admin", [a])
+    assert admin.install()[0].returncode == 0
+    old_running, old_idle = "venv-aaaaaaaaaaaa", "venv-bbbbbbbbbbbb"
+    for d in (old_running, old_idle):
+        (a.home / PREFIX / d / "bin").mkdir(parents=True)
+        own(a.home, PREFIX, d, "bin")
+    # a process whose command line names the old venv's python, as a daemon's does
+    daemon = subprocess.Popen(["bash", "-c", f'exec -a "/home/paxos/{PREFIX}/{old_running}/'
+                               f'bin/python" sleep 300'], start_new_session=True)
+    try:
+        (a.home / "bin" / "paxos-css").unlink()  # a damaged install: the next one really runs
+        proc, docs = admin.install()
+        assert docs[0]["status"] == "installed", proc.stderr
+        assert (a.home / PREFIX / old_running).is_dir()
+        assert not (a.home / PREFIX / old_idle).exists()
+    finally:
+        daemon.kill()
+        daemon.wait()
+    (a.home / "bin" / "paxos-css").unlink()
+    assert admin.install()[1][0]["status"] == "installed"
+    assert not (a.home / PREFIX / old_running).exists()  # stopped: pruned by the next install
