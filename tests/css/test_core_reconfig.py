@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nodes.css.core import membership as mb
 from nodes.css.core.paxos import Recovered
 from nodes.css.core.replica import Replica
-from nodes.css.core.types import Client, Peer
+from nodes.css.core.types import Client, Closed, Peer
 
 
 def learners(n) -> dict[int, str]:
@@ -158,6 +158,32 @@ def test_abort_is_refused_once_replace_is_decided() -> None:
     assert sim.request({"t": "remove_learner", "member_id": "L1", "no": 0})["err"] == "EINVAL"
     assert sim.request({"t": "remove_learner", "no": True})["err"] == "EINVAL"
     assert agreed(sim) == cfg  # nothing changed
+
+
+def test_replace_retried_between_replace_and_finalize_is_answered_with_finalize() -> None:
+    """A retry of a replace after its REPLACE is chosen and before its FINALIZE is applied (the
+    first request's leader died, or its admin gave up waiting) is the same request: it gets the
+    first one's answer once finalize is applied, not EINVAL ("not a learner": it is a voter
+    already), which the admin takes as a refusal (test_crash_replace, 1 run in 10)."""
+    sim = RSim(5)
+    sim.join("L1")
+    admitted(sim, "L1")
+    sim.settle(1.0)
+    lead = sim.leader()
+    first = Conn()
+    sim.feed(lead, Client(first, {"v": 1, "id": 1, "t": "replace", "no": 0, "new": "L1"}))
+    sim.run_until(lambda: bool(lead.r.cfg["joint"]), 10, "replace applied on the leader")
+    sim.feed(lead, Closed(first))
+    retry, again = Conn(), Conn()
+    sim.feed(lead, Client(retry, {"v": 1, "id": 2, "t": "replace", "no": 0, "new": "L1"}))
+    assert lead.r.cfg["joint"] and retry.replies == [], retry.replies  # waits for finalize
+    sim.feed(lead, Client(again, {"v": 1, "id": 3, "t": "replace", "no": 0, "new": "L1"}))
+    assert again.replies[0]["err"] == "EBUSY"  # one waiter; a third copy comes back later
+    sim.run_until(lambda: bool(retry.replies), 10, "the retry answered")
+    assert retry.replies[0]["ok"] and not lead.r.cfg["joint"], retry.replies
+    assert retry.replies[0]["res"]["cfg"] == lead.r.cfg["version"]
+    assert first.replies == []
+    assert replace(sim, "L1")["ok"]  # and after finalize: already done
 
 
 # ---- the learner timeout --------------------------------------------------------------------

@@ -169,12 +169,22 @@ class ReconfigMixin:
     # ---- replace request (admin, through the client port) ------------------------------------
     def _replace(self, conn: Any, msg: dict, now: float) -> dict | None:
         new_id = None
+        joint = self.cfg.get("joint")
         for pid, m in self.cfg["members"].items():
             if m["member_id"] == msg.get("new") and m["role"] == "learner":
                 new_id = pid
-            elif m["member_id"] == msg.get("new") and m["no"] == msg.get("no") \
-                    and not self.cfg.get("joint"):
+            elif m["member_id"] == msg.get("new") and m["no"] == msg.get("no") and not joint:
                 return {"ok": True, "res": {"cfg": self.cfg["version"]}}  # retry: already done
+            elif m["member_id"] == msg.get("new") and m["no"] == msg.get("no") \
+                    and joint["new_id"] == pid:
+                # a retry after this REPLACE was decided, before its FINALIZE (the leader that
+                # took the first request died): answered once finalize is applied, as the first
+                # would have been; one waiter per replace, so a second one is told to come back
+                key = ("cfg", "finalize", pid)
+                if key in self.pending:
+                    return err("EBUSY", what="this replace is finishing")
+                self.pending[key] = (conn, msg.get("id"))
+                return None
         if new_id is None:
             return err("EINVAL", what="new member is not a learner of this cell")
         expect = msg.get("expect_cfg", self.cfg["version"])

@@ -19,7 +19,9 @@ CRASH_POINTS = (
     "snapshot_before_truncate",  # snapshot durable, old WAL segments not yet deleted
     # configuration changes; `kind` (add_learner, replace, finalize, remove_learner) picks the
     # phase, none means the first entry of any kind
-    "replace_before_accept",  # a configuration entry about to be written to the WAL
+    # a configuration entry about to be written to the WAL: as ACCEPT, or as LEARNED by a
+    # member that never accepted it (a leader outrun by its followers' quorum, a catch-up)
+    "replace_before_accept",
     "replace_after_apply",  # a configuration entry applied, before the next one is proposed
 )
 CFG_KINDS = ("add_learner", "replace", "finalize", "remove_learner")

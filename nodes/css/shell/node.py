@@ -40,9 +40,11 @@ class DiskFull(Exception):
 
 
 def _has_cfg(records: list[dict], kind: str | None) -> bool:
-    """An ACCEPT record carrying a configuration entry (of `kind`, if given)."""
+    """A record bringing a configuration entry (of `kind`, if given) into the WAL. LEARNED
+    counts too: a leader whose followers' quorum decides the slot before its own ACCEPT comes
+    round its loop writes only LEARNED for it, and must still reach replace_before_accept."""
     for r in records:
-        if r.get("r") == "ACCEPT" and isinstance(r.get("val"), list):
+        if r.get("r") in ("ACCEPT", "LEARNED") and isinstance(r.get("val"), list):
             for c in r["val"]:
                 if isinstance(c, dict) and c.get("op") == "_cfg" and kind in (None, c.get("kind")):
                     return True
