@@ -413,7 +413,8 @@ def main() -> int:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     rows = res["rows"]
-    print(f"\nsmall writes, fsync on, {a.seconds:.0f} s per row, median of {a.repeat} "
+    fsync = "fsync off for CSS only (not a fair race)" if a.profile == "nofsync" else "fsync on"
+    print(f"\nsmall writes, {fsync}, {a.seconds:.0f} s per row, median of {a.repeat} "
           f"repetitions, CSS timing profile: {a.profile}; load average {load0:.1f} at the "
           f"start, {os.getloadavg()[0]:.1f} at the end; cpu = CPU per write (servers: all "
           "three members; cli: the load generator)")
