@@ -193,15 +193,6 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         records only is written without an fsync (the next batch's covers it) and makes no
         token durable: each fsync costs every member on the disk, and a follower's CHOSEN
         after every heartbeat was one fsync per heartbeat."""
-        if all(isinstance(a, Persist) and a.lazy for a in batch):
-            for i, a in enumerate(batch):
-                try:
-                    self._write_one(a)
-                except OSError as e:
-                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise DiskFull(i, e) from None
-                    raise
-            return 0
         top = 0
         for i, a in enumerate(batch):
             try:
@@ -213,6 +204,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
                     raise DiskFull(i, e) from None
                 raise
             top = max(top, a.token)
+        if all(isinstance(a, Persist) and a.lazy for a in batch):
+            return 0
         if any(isinstance(a, Persist) for a in batch):
             self.st.crash_point("wal_before_fsync")
         self.st.sync()
