@@ -16,6 +16,30 @@ from agent_env import agent
 from nodes.agent import log
 
 
+def serve_control(path: str, sends: list) -> socket.socket:  # type: ignore[type-arg]
+    """A control socket at `path` that reads one request per connection and answers it with
+    the next of `sends` (each called with the connection), in a thread; stop it by closing
+    the returned socket."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen()
+
+    def serve() -> None:
+        for send in sends:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    send(conn)
+                except OSError:
+                    pass
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
 def _fake_member(home: str, replies: list[bytes]) -> tuple[int, socket.socket]:
     """A 'daemon' that holds the pid file lock (this test process) and answers the control
     socket with the given raw frames, one per connection."""
@@ -24,20 +48,8 @@ def _fake_member(home: str, replies: list[bytes]) -> tuple[int, socket.socket]:
     fd = os.open(os.path.join(run, "paxos-css-cell0-0.pid"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     os.write(fd, f"{os.getpid()}\n".encode())
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(os.path.join(run, "paxos-css-cell0-0.sock"))
-    srv.listen()
-
-    def serve() -> None:
-        for raw in replies:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(raw)
-    threading.Thread(target=serve, daemon=True).start()
+    srv = serve_control(os.path.join(run, "paxos-css-cell0-0.sock"),
+                        [lambda conn, raw=raw: conn.sendall(raw) for raw in replies])
     return fd, srv
 
 

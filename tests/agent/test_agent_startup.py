@@ -15,7 +15,7 @@ import time
 
 import msgpack
 import pytest
-from test_agent_hostile import _fake_member, _frame
+from test_agent_hostile import _fake_member, _frame, serve_control
 
 from nodes.agent import probe
 from nodes.agent.errors import Failed, TimedOut
@@ -52,33 +52,13 @@ def test_status_css_imports_only_what_it_needs(acell):
     assert heavy == []
 
 
-def _server(path: str, send) -> socket.socket:  # type: ignore[no-untyped-def]
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen()
-
-    def serve() -> None:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        with conn:
-            conn.recv(65536)
-            try:
-                send(conn)
-            except OSError:
-                pass
-    threading.Thread(target=serve, daemon=True).start()
-    return srv
-
-
 def test_control_reply_in_many_pieces(tmp_path):
     path = str(tmp_path / "c.sock")
 
     def drip(conn: socket.socket) -> None:
         for i in range(len(REPLY)):
             conn.sendall(REPLY[i:i + 1])
-    srv = _server(path, drip)
+    srv = serve_control(path, [drip])
     try:
         res = probe.control(path, {"t": "status"}, 10.0)
     finally:
@@ -98,7 +78,7 @@ def test_control_deadline_is_for_the_whole_exchange(tmp_path):
             if stop.wait(0.2):
                 return
             conn.sendall(bytes([b]))
-    srv = _server(path, slow)
+    srv = serve_control(path, [slow])
     start = time.monotonic()
     try:
         with pytest.raises(TimedOut, match="no answer within 1 s"):
@@ -111,7 +91,7 @@ def test_control_deadline_is_for_the_whole_exchange(tmp_path):
 
 def test_control_oversized_frame_is_refused_before_reading_it(tmp_path):
     path = str(tmp_path / "c.sock")
-    srv = _server(path, lambda conn: conn.sendall(struct.pack(">I", (1 << 20) + 1)))
+    srv = serve_control(path, [lambda conn: conn.sendall(struct.pack(">I", (1 << 20) + 1))])
     try:
         with pytest.raises(Failed, match="EFRAME"):
             probe.control(path, {"t": "status"}, 5.0)
