@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
-import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import PAXOS, Paxos
+from tests.conftest import Paxos
+from tests.tmuxpane import TmuxPane
 
 PROMPT = "(paxos) "
 
@@ -25,39 +21,8 @@ def is_prompt(line: str) -> bool:
     return line == PROMPT.rstrip() or line.startswith(PROMPT)
 
 
-class Term:
-    """One `paxos` shell in a private tmux server (its own socket), read via capture-pane."""
-
-    def __init__(self, px: Paxos, tmp: Path, args: tuple[str, ...] = ()) -> None:
-        self.px = px
-        self.socket = f"paxos-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.exit_file = tmp / f"exit-{uuid.uuid4().hex[:8]}"
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in px.env.items()
-                       if k.startswith(("PAXOS_", "LANG", "LC_")) or k in ("HOME", "PATH"))
-        cmd = (f"env {env} TERM=screen {shlex.quote(PAXOS)} {shlex.join(args)}; "
-               f"echo EXIT=$? > {shlex.quote(str(self.exit_file))}; sleep 120")
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "160", "-y", "400",
-                  "sh", "-c", cmd)
-        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
-
-    def tmux(self, *args: str) -> str:
-        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              timeout=30)
-        assert proc.returncode == 0, (args, proc.stderr)
-        return proc.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-J", "-t", "t")
-
-    def wait(self, predicate, timeout: float = 10.0, what: str = "") -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what!r}; screen:\n{text}")
-            time.sleep(0.05)
+class Term(TmuxPane):
+    """One `paxos` shell in a private tmux server, typed into like a person would."""
 
     def wait_for(self, needle: str, timeout: float = 10.0) -> str:
         return self.wait(lambda s: needle in s, timeout, needle)
@@ -110,20 +75,6 @@ class Term:
 
     def current_line(self) -> str:
         return self.last_line(self.screen())
-
-    def exit_code(self, timeout: float = 10.0) -> int:
-        deadline = time.monotonic() + timeout
-        while not self.exit_file.exists() or not self.exit_file.read_text().endswith("\n"):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"shell did not exit; screen:\n{self.screen()}")
-            time.sleep(0.05)
-        return int(self.exit_file.read_text().strip().removeprefix("EXIT="))
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30)
-        if self.socket_path:
-            Path(self.socket_path).unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -29,20 +29,19 @@ def _read_until(fd: int, want: list[bytes], deadline: float) -> bytes:
     return raw
 
 
-@pytest.mark.parametrize("verb", ["status", "start", "stop"])
-def test_ctrl_c_with_a_hung_member_host(rt, verb):
-    rt.setup()
-    a, b, c = (h.addr for h in rt.members)
-    pid = int((rt.cluster.host(b).confdir / "sshd.pid").read_text())
+def _interrupt(rt, hung: str, args: list[str], env: dict, ready: list[bytes],
+               wait: float) -> tuple[float, str]:
+    """Run `paxos ARGS` with stderr on a terminal while host `hung` hangs (its sshd
+    stopped), send Ctrl-C once every `ready` line was printed: (seconds from
+    Ctrl-C to exit, terminal text)."""
+    pid = int((rt.cluster.host(hung).confdir / "sshd.pid").read_text())
     os.kill(pid, signal.SIGSTOP)
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.Popen([PAXOS, verb, "css"], env=rt.env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([PAXOS, *args], env=env, stdout=subprocess.PIPE,
                                 stderr=follower, stdin=subprocess.DEVNULL)
         os.close(follower)
-        # the two live hosts answer the state round first
-        seen = _read_until(leader, [f"{a}: ok".encode(), f"{c}: ok".encode()],
-                           time.monotonic() + 60)
+        seen = _read_until(leader, ready, time.monotonic() + wait)
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
@@ -51,49 +50,38 @@ def test_ctrl_c_with_a_hung_member_host(rt, verb):
     finally:
         os.kill(pid, signal.SIGCONT)
         os.close(leader)
-    assert proc.returncode == 130, (seen + rest).decode()
-    assert elapsed < 1.0, elapsed
-    text = (seen + rest).decode().replace("\r\n", "\n")
+    text = (seen + rest).decode()
+    assert proc.returncode == 130, text
     assert "Traceback" not in text
-    lines = text.splitlines()
+    assert proc.stdout.read() == b""
+    return elapsed, text
+
+
+@pytest.mark.parametrize("verb", ["status", "start", "stop"])
+def test_ctrl_c_with_a_hung_member_host(rt, verb):
+    rt.setup()
+    a, b, c = (h.addr for h in rt.members)
+    # the two live hosts answer the state round first
+    elapsed, text = _interrupt(rt, b, [verb, "css"], rt.env,
+                                      [f"{a}: ok".encode(), f"{c}: ok".encode()], 60)
+    assert elapsed < 1.0, elapsed
+    lines = text.replace("\r\n", "\n").splitlines()
     assert sorted(lines[:2]) == sorted([f"{a}: ok", f"{c}: ok"]), lines
     first, second = (line.split(":")[0] for line in lines[:2])
     assert lines[2:] == [f"interrupted: finished: {first} (ok), {second} (ok); "
                          f"not finished: {b}", "WARNING: interrupted!"]
-    assert proc.stdout.read() == b""
     # nothing was started: the state round never ended
     assert all(rt.pid(i) is None for i in range(3))
 
 
 def test_ctrl_c_of_install_with_a_hung_host(rt):
     rt.register()
-    hosts = [h.addr for h in rt.hosts]
     hung = rt.members[1].addr
-    pid = int((rt.cluster.host(hung).confdir / "sshd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
-    leader, follower = pty.openpty()
-    live = [h for h in hosts if h != hung]
-    try:
-        proc = subprocess.Popen([PAXOS, "install"], env={**rt.env, "COLUMNS": "200"},
-                                stdout=subprocess.PIPE, stderr=follower,
-                                stdin=subprocess.DEVNULL)
-        os.close(follower)
-        # the hosts were installed by this build already (tests/agent_hosts.py)
-        seen = _read_until(leader, [f"{h}: unchanged".encode() for h in live],
-                           time.monotonic() + 120)
-        start = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        elapsed = time.monotonic() - start
-        rest = _read_until(leader, [b"WARNING: interrupted!"], time.monotonic() + 5)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        os.close(leader)
-    assert proc.returncode == 130
+    live = [h.addr for h in rt.hosts if h.addr != hung]
+    # the hosts were installed by this build already (tests/agent_hosts.py)
+    elapsed, text = _interrupt(rt, hung, ["install"], {**rt.env, "COLUMNS": "200"},
+                                      [f"{h}: unchanged".encode() for h in live], 120)
     assert elapsed < 1.0, elapsed
-    text = (seen + rest).decode()
-    assert "Traceback" not in text
     assert f"; not finished: {hung}\r\n" in text, text
     for h in live:
         assert f"{h} (unchanged)" in text
-    assert proc.stdout.read() == b""

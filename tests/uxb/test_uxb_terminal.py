@@ -4,62 +4,19 @@ output is plain and no pager runs."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import time
-import uuid
 from pathlib import Path
 
-from tests.conftest import PAXOS, Paxos
+from tests.conftest import Paxos
+from tests.tmuxpane import TmuxPane
 
 
-class Pty:
-    """One command in a private tmux server; the pane is read with its escape codes."""
+class Pty(TmuxPane):
+    """One command with the pane read with its escape codes; NO_COLOR and PAGER unset."""
 
     def __init__(self, px: Paxos, tmp: Path, args: list[str], env: dict[str, str],
                  height: int = 50) -> None:
-        self.socket = f"uxb-pty-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.exit_file = tmp / f"exit-{uuid.uuid4().hex[:8]}"
-        full = {k: v for k, v in px.env.items()
-                if k.startswith(("PAXOS_", "LANG", "LC_")) or k in ("HOME", "PATH")}
-        full.update(env)
-        assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in full.items())
-        cmd = (f"env -u NO_COLOR -u PAGER {assigns} TERM=screen {shlex.quote(PAXOS)} "
-               f"{shlex.join(args)}; echo $? > {shlex.quote(str(self.exit_file))}; sleep 60")
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "150", "-y",
-                  str(height), "sh", "-c", cmd)
-
-    def tmux(self, *args: str) -> str:
-        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=30)
-        assert proc.returncode == 0, (args, proc.stderr)
-        return proc.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-e", "-t", "t")
-
-    def wait(self, predicate, what: str, timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; screen:\n{text}")
-            time.sleep(0.05)
-
-    def exit_code(self, timeout: float = 15.0) -> int:
-        deadline = time.monotonic() + timeout
-        while not self.exit_file.exists() or not self.exit_file.read_text().strip():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no exit; screen:\n{self.screen()}")
-            time.sleep(0.05)
-        return int(self.exit_file.read_text())
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30)
+        super().__init__(px, tmp, args, env=env, unset=("NO_COLOR", "PAGER"), width=150,
+                         height=height, capture=("-e",), linger=60)
 
 
 def _many_commits(px: Paxos, n: int) -> None:
@@ -73,7 +30,7 @@ def test_long_log_goes_through_less_on_a_terminal(paxos, tmp_path):
     try:
         # less -FRX holds the first screen and waits (the default pager, PAGER unset)
         t.wait(lambda s: s.strip() != "" and s.rstrip().splitlines()[-1].startswith(":"),
-               "the less prompt")
+               what="the less prompt")
         assert not t.exit_file.exists()
         t.tmux("send-keys", "-t", "t", "q")
         assert t.exit_code() == 0
