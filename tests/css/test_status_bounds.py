@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import subprocess
 import sys
 
@@ -62,9 +64,6 @@ def _keys(st: dict) -> set[str]:
 def test_every_status_field_is_documented(running_cell) -> None:
     """docs/css-protocol.md lists the status fields: a field added without a line there is
     a field operators cannot read about (nodes.md 2.10 lacked four of them)."""
-    import os
-    import re
-
     cell = running_cell
 
     async def go() -> dict:
