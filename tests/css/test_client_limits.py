@@ -9,6 +9,8 @@ answering status, and logs a bounded number of lines.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import struct
 import time
 
@@ -62,8 +64,21 @@ def test_slow_clients_are_capped(cell) -> None:
     async def go() -> None:
         leader = await cell.wait_leader()
         addr = cell.tcp(leader)
-        idle = [c for c in await asyncio.gather(*(_open(addr, "127.0.0.9") for _ in range(300)))
-                if c]
+        # The burst arrives while the member's loop is busy for a moment (here: stopped for
+        # 0.3 s), as on a loaded machine: the kernel must queue every handshake, or the
+        # connections beyond its backlog reach the member only after TCP's 1 s retries.
+        pid = cell.procs[leader].pid
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        resume = asyncio.get_running_loop().call_later(0.3, os.kill, pid, signal.SIGCONT)
+        try:
+            idle = [c for c in await asyncio.gather(*(_open(addr, "127.0.0.9")
+                                                      for _ in range(300))) if c]
+            await asyncio.sleep(max(0.0, 0.3 - (time.monotonic() - t0)))
+        finally:
+            resume.cancel()
+            os.kill(pid, signal.SIGCONT)
+        assert len(idle) == 300
         partial = [c for c in await asyncio.gather(*(_open(addr, "127.0.0.10")
                                                      for _ in range(100))) if c]
         for _r, w in partial:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 RESERVED_FDS = 128  # WAL, snapshots, control socket, peer links, logs
 BIG_FRAME = 64 << 10  # frames above this count against max_pending_bytes
+# asyncio's default (100) overflows in a reconnect burst while the loop is busy for a moment;
+# Linux then drops the handshake's last ACK and the client waits 1 s or more for a retry.
+# memcached's default (-b) is the same 1024.
+LISTEN_BACKLOG = 1024
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..core.types import Tick as TickInput
 from .auth import Auth
 from .clients import ClientMixin
 from .control import ControlMixin
-from .guard import Guard, Limits
+from .guard import LISTEN_BACKLOG, Guard, Limits
 from .peers import PeerMixin, UdpProto
 from .snapxfer import SnapMixin
 from .storage import Storage
@@ -250,7 +250,8 @@ class Node(PeerMixin, ClientMixin, ControlMixin, SnapMixin):
         self.udp, _ = await self.loop.create_datagram_endpoint(lambda: UdpProto(self),
                                                                local_addr=(h, p))
         th, tp = self.file_members[self.no]["tcp"]
-        self.servers.append(await asyncio.start_server(self.on_conn, th, tp))
+        self.servers.append(await asyncio.start_server(self.on_conn, th, tp,
+                                                       backlog=LISTEN_BACKLOG))
         ctl = self.info["control"]
         if os.path.exists(ctl):
             os.unlink(ctl)

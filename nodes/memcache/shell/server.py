@@ -8,6 +8,7 @@ import os
 import time
 
 from nodes.css.errors import ProtocolError
+from nodes.css.shell.guard import LISTEN_BACKLOG
 from nodes.css.wire import frame, read_frame, unpack
 
 from .. import VERSION
@@ -59,7 +60,8 @@ class Proxy:
         ps = PairServer(pair, be)
         loop = asyncio.get_running_loop()
         ps.server = await loop.create_server(lambda: ClientConn(self, ps), pair.client[0],
-                                             pair.client[1], reuse_address=True)
+                                             pair.client[1], reuse_address=True,
+                                             backlog=LISTEN_BACKLOG)
         be.start()
         self.pairs[pair.key()] = ps
         log.info("pair added client=%s server=%s", pair.key(), be.addr)
