@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background of a shell without job control (`sh -c '... &'`, some CI
+# runners) inherits SIGINT ignored, and every process it starts would too: the Ctrl-C tests
+# would test nothing but that. A caught signal is reset to its default across exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Simulated sshd hosts (scripts/testhosts): fixtures `test_cluster` and `cluster`.
 pytest_plugins = ["tests.hosts_fixture", "tests.agent_hosts"]

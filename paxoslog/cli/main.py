@@ -55,6 +55,8 @@ def configure_logging(verbose: int, debug_file: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    if verbose < 2:  # paramiko's chatter and its tracebacks: only at -vv and in --debug files
+        handler.addFilter(lambda record: not record.name.startswith("paramiko"))
     root.addHandler(handler)
     if debug_file:
         try:

@@ -13,6 +13,7 @@ so while paramiko is first imported, `importlib.metadata` is stood in for by a m
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import sys
@@ -85,3 +86,8 @@ def load() -> types.ModuleType:
 # Modules that use paramiko import it from here (`from paxoslog.remote.paramikoload import
 # paramiko`), so whichever of them comes first in a process, paramiko is loaded this way.
 paramiko = load()
+# paramiko's transport thread logs a connection lost under it (a hung host's socket, closed by
+# our connect timeout) at ERROR with a traceback. With no handler of its own, Python's
+# last-resort handler printed that on the operator's terminal after our one-line message; its
+# records now reach a handler only when the CLI configured one (-vv, --debug).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Paxos
 
@@ -19,6 +23,30 @@ def test_verbose_and_debug_file(paxos: Paxos, tmp_path: Path) -> None:
     # default level is WARNING: nothing but the report
     proc = paxos("register", "host", "h2")
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+_LOG_BOTH = """
+import logging, sys
+from paxoslog.cli.main import configure_logging
+import paxoslog.remote.paramikoload
+configure_logging(int(sys.argv[1]), None)
+logging.getLogger("paramiko.transport").error("Exception (client): Error reading SSH banner")
+logging.getLogger("paxoslog.remote.ssh").info("ours")
+"""
+
+
+@pytest.mark.parametrize("verbose,want", [
+    (0, []),
+    (1, ["INFO: ours"]),
+    (2, ["ERROR: Exception (client): Error reading SSH banner", "INFO: ours"]),
+])
+def test_paramiko_records_reach_the_terminal_only_at_vv(verbose: int, want: list[str]) -> None:
+    """paramiko's transport thread logs a lost connection with a traceback at ERROR; it used
+    to reach the terminal through Python's last-resort handler, and at -v through ours."""
+    r = subprocess.run([sys.executable, "-c", _LOG_BOTH, str(verbose)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == want
 
 
 def test_empty_user_is_refused(paxos: Paxos) -> None:

@@ -125,6 +125,23 @@ def test_ctrl_c_stops_a_deploy_to_a_hung_host_at_once(three, cluster) -> None:
         "WARNING: interrupted!"]
 
 
+def test_a_hung_host_is_one_timeout_line_and_nothing_from_paramiko(three, cluster) -> None:
+    """A host whose sshd accepts and never answers fails after the 10 s connect timeout with
+    its one line: paramiko's transport thread, which meets the closed socket, used to log
+    `Exception (client): Error reading SSH protocol banner` and a traceback on stderr."""
+    px, (a, b, c) = three
+    pid = int((cluster.host(b).confdir / "sshd.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        proc = px("deploy")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert proc.returncode == 1
+    assert sorted(proc.stdout.splitlines()[:3]) == sorted(
+        [f"{a}: changed", f"{b}: unreachable: timeout: connect to {b} port 22", f"{c}: changed"])
+    assert proc.stderr.splitlines() == [f"{b}: timeout: connect to {b} port 22"]
+
+
 def test_progress_bar_on_a_terminal(three) -> None:
     import pty
 
