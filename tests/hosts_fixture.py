@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,17 @@ class TestCluster:
         """SIGKILL the host's sshd and every process in its mount namespace."""
         self._killed.add(addr)
         self._testhosts("kill", addr)
+
+    @contextmanager
+    def hung(self, addr: str) -> Iterator[None]:
+        """The host's sshd stopped (SIGSTOP) for the block: the kernel accepts connections,
+        nothing answers them."""
+        pid = int((self.host(addr).confdir / "sshd.pid").read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def revive(self, addr: str, *, new_host_key: bool = False) -> None:
         """Restart the host with its home (and, unless new_host_key, its host key)."""

@@ -34,22 +34,23 @@ def _interrupt(rt, hung: str, args: list[str], env: dict, ready: list[bytes],
     """Run `paxos ARGS` with stderr on a terminal while host `hung` hangs (its sshd
     stopped), send Ctrl-C once every `ready` line was printed: (seconds from
     Ctrl-C to exit, terminal text)."""
-    pid = int((rt.cluster.host(hung).confdir / "sshd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
     leader, follower = pty.openpty()
-    try:
+    with rt.cluster.hung(hung):
         proc = subprocess.Popen([PAXOS, *args], env=env, stdout=subprocess.PIPE,
                                 stderr=follower, stdin=subprocess.DEVNULL)
         os.close(follower)
-        seen = _read_until(leader, ready, time.monotonic() + wait)
-        start = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        elapsed = time.monotonic() - start
-        rest = _read_until(leader, [b"WARNING: interrupted!"], time.monotonic() + 5)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        os.close(leader)
+        try:
+            seen = _read_until(leader, ready, time.monotonic() + wait)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+            elapsed = time.monotonic() - start
+            rest = _read_until(leader, [b"WARNING: interrupted!"], time.monotonic() + 5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(leader)
     text = (seen + rest).decode()
     assert proc.returncode == 130, text
     assert "Traceback" not in text

@@ -98,24 +98,25 @@ def test_a_diverged_host_says_how_to_resolve_it(three, tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_a_deploy_to_a_hung_host_at_once(three, cluster) -> None:
     px, (a, b, c) = three
-    pid = int((cluster.host(b).confdir / "sshd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)  # accepts connections (the kernel does), never answers
-    try:
+    with cluster.hung(b):
         proc = subprocess.Popen([PAXOS, "deploy"], env=px.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        seen = []
-        deadline = time.monotonic() + 30
-        while len(seen) < 2 and time.monotonic() < deadline:
-            line = proc.stdout.readline()  # the two live hosts finish first
-            assert line, proc.stderr.read()
-            seen.append(line.strip())
-        assert sorted(seen) == [f"{a}: changed", f"{c}: changed"]
-        start = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        os.kill(pid, signal.SIGCONT)
+        try:
+            seen = []
+            deadline = time.monotonic() + 30
+            while len(seen) < 2 and time.monotonic() < deadline:
+                line = proc.stdout.readline()  # the two live hosts finish first
+                assert line, proc.stderr.read()
+                seen.append(line.strip())
+            assert sorted(seen) == [f"{a}: changed", f"{c}: changed"]
+            start = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=10)
+            elapsed = time.monotonic() - start
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 130
     assert elapsed < 1.0, elapsed
     assert "recap" not in out
@@ -130,12 +131,8 @@ def test_a_hung_host_is_one_timeout_line_and_nothing_from_paramiko(three, cluste
     its one line: paramiko's transport thread, which meets the closed socket, used to log
     `Exception (client): Error reading SSH protocol banner` and a traceback on stderr."""
     px, (a, b, c) = three
-    pid = int((cluster.host(b).confdir / "sshd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with cluster.hung(b):
         proc = px("deploy")
-    finally:
-        os.kill(pid, signal.SIGCONT)
     assert proc.returncode == 1
     assert sorted(proc.stdout.splitlines()[:3]) == sorted(
         [f"{a}: changed", f"{b}: unreachable: timeout: connect to {b} port 22", f"{c}: changed"])
