@@ -23,7 +23,6 @@ from ..errors import CSS_DOWN, DELEGATION_TIMEOUT, Reply, server_error
 log = logging.getLogger("memcache.css")
 
 
-
 class Coherence:
     def __init__(self, members: list[tuple[str, int]], ns: str, proxy_id: int,
                  cache: ValueCache, *, max_items: int = 2000, css_wait: float = 5.0,
